@@ -1,0 +1,17 @@
+"""vaekit: variational autoencoders with exact likelihoods, a scikit-learn API and safe saving."""
+
+__version__ = "0.1.0"
+
+from .estimators import VAE, Autoencoder, load
+from .exceptions import ConfigError, DataError, ModelFileError, TrainingError, VaekitError
+
+__all__ = [
+    "VAE",
+    "Autoencoder",
+    "ConfigError",
+    "DataError",
+    "ModelFileError",
+    "TrainingError",
+    "VaekitError",
+    "load",
+]

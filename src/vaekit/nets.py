@@ -1,0 +1,179 @@
+"""Encoder and decoder bodies: MLP, convolutional and linear, built from names by a registry.
+
+Every network works on flat tensors. An encoder maps ``(N, D)`` to ``(N, encoder_outputs)``
+(``2 L`` for a VAE: means then log-variances; ``L`` for an autoencoder); a decoder maps
+``(N, L)`` to ``(N, decoder_outputs)`` (``n_heads * D``, head-major). User-supplied modules
+that follow the same contract plug in unchanged.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Sequence
+
+from torch import nn
+
+from .exceptions import ConfigError
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "elu": nn.ELU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "leaky_relu": nn.LeakyReLU,
+}
+
+
+def activation(name: str) -> nn.Module:
+    """A fresh activation module from its name."""
+    if name not in ACTIVATIONS:
+        raise ConfigError(f"Unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}.")
+    return ACTIVATIONS[name]()
+
+
+def mlp(sizes: Sequence[int], activation_name: str) -> nn.Sequential:
+    """Linear layers of the given sizes with an activation between them (none after the last)."""
+    layers: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
+        if i > 0:
+            layers.append(activation(activation_name))
+        layers.append(nn.Linear(n_in, n_out))
+    return nn.Sequential(*layers)
+
+
+def build_mlp(
+    n_features: int,
+    latent_dim: int,
+    encoder_outputs: int,
+    decoder_outputs: int,
+    hidden_sizes: Sequence[int] = (256, 128),
+    activation: str = "relu",
+    **_: object,
+) -> tuple[nn.Module, nn.Module]:
+    """An MLP pair; the decoder mirrors the encoder's hidden sizes."""
+    hidden = [int(h) for h in hidden_sizes]
+    if any(h < 1 for h in hidden):
+        raise ConfigError(f"hidden_sizes must be positive integers; got {tuple(hidden_sizes)}.")
+    encoder = mlp([n_features, *hidden, encoder_outputs], activation)
+    decoder = mlp([latent_dim, *reversed(hidden), decoder_outputs], activation)
+    return encoder, decoder
+
+
+def build_linear(
+    n_features: int, latent_dim: int, encoder_outputs: int, decoder_outputs: int, **_: object
+) -> tuple[nn.Module, nn.Module]:
+    """Affine encoder and decoder with no hidden layer: probabilistic PCA's shape."""
+    return nn.Linear(n_features, encoder_outputs), nn.Linear(latent_dim, decoder_outputs)
+
+
+def _image_shape(shape: Sequence[int] | None, n_features: int) -> tuple[int, int, int]:
+    if shape is None:
+        side = math.isqrt(n_features)
+        if side * side != n_features:
+            raise ConfigError(
+                f"architecture='conv' needs image_shape for {n_features} features "
+                "that do not form a square image; pass image_shape=(channels, height, width)."
+            )
+        shape = (1, side, side)
+    shape = tuple(int(s) for s in shape)
+    if len(shape) == 2:
+        shape = (1, *shape)
+    if len(shape) != 3 or math.prod(shape) != n_features or min(shape) < 1:
+        raise ConfigError(
+            f"image_shape {shape} does not hold the data's {n_features} features; "
+            "pass (channels, height, width) whose product is the number of features."
+        )
+    return shape
+
+
+def _halve(size: int) -> int:
+    return (size - 1) // 2 + 1  # a 3x3 convolution with stride 2 and padding 1
+
+
+class ConvEncoder(nn.Module):
+    """Stride-2 3x3 convolutions, then a linear layer: (N, C*H*W) -> (N, outputs)."""
+
+    def __init__(self, image_shape, channels, outputs, activation_name):
+        super().__init__()
+        c, h, w = image_shape
+        layers: list[nn.Module] = [nn.Unflatten(1, image_shape)]
+        for out in channels:
+            layers += [nn.Conv2d(c, out, 3, stride=2, padding=1), activation(activation_name)]
+            c, h, w = out, _halve(h), _halve(w)
+        layers += [nn.Flatten(), nn.Linear(c * h * w, outputs)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class ConvDecoder(nn.Module):
+    """A linear layer, then stride-2 transposed convolutions back to (N, heads*C*H*W)."""
+
+    def __init__(self, latent_dim, image_shape, channels, outputs, activation_name):
+        super().__init__()
+        c, h, w = image_shape
+        heads = outputs // (c * h * w)
+        sizes = [(h, w)]
+        for _ in channels:
+            sizes.append((_halve(sizes[-1][0]), _halve(sizes[-1][1])))
+        chans = list(reversed(channels))
+        (h0, w0) = sizes[-1]
+        layers: list[nn.Module] = [
+            nn.Linear(latent_dim, chans[0] * h0 * w0),
+            activation(activation_name),
+            nn.Unflatten(1, (chans[0], h0, w0)),
+        ]
+        targets = list(reversed(sizes[:-1]))
+        for i, (th, tw) in enumerate(targets):
+            ih, iw = sizes[len(sizes) - 1 - i]
+            c_out = chans[i + 1] if i + 1 < len(chans) else c * heads
+            pad = (th - (2 * ih - 1), tw - (2 * iw - 1))
+            layers.append(
+                nn.ConvTranspose2d(chans[i], c_out, 3, stride=2, padding=1, output_padding=pad)
+            )
+            if i + 1 < len(chans):
+                layers.append(activation(activation_name))
+        layers.append(nn.Flatten())
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z):
+        return self.net(z)
+
+
+def build_conv(
+    n_features: int,
+    latent_dim: int,
+    encoder_outputs: int,
+    decoder_outputs: int,
+    image_shape: Sequence[int] | None = None,
+    channels: Sequence[int] = (32, 64),
+    activation: str = "relu",
+    **_: object,
+) -> tuple[nn.Module, nn.Module]:
+    """A convolutional pair for images given as flat rows of channels x height x width."""
+    shape = _image_shape(image_shape, n_features)
+    chans = [int(c) for c in channels]
+    if not chans or min(chans) < 1:
+        raise ConfigError(f"channels must be positive integers; got {tuple(channels)}.")
+    encoder = ConvEncoder(shape, chans, encoder_outputs, activation)
+    decoder = ConvDecoder(latent_dim, shape, chans, decoder_outputs, activation)
+    return encoder, decoder
+
+
+ARCHITECTURES: dict[str, Callable[..., tuple[nn.Module, nn.Module]]] = {
+    "mlp": build_mlp,
+    "linear": build_linear,
+    "conv": build_conv,
+}
+
+
+def build_networks(architecture: str, **options) -> tuple[nn.Module, nn.Module]:
+    """Build an (encoder, decoder) pair from a registered architecture name."""
+    if architecture not in ARCHITECTURES:
+        raise ConfigError(
+            f"Unknown architecture {architecture!r}; choose one of {', '.join(ARCHITECTURES)}."
+        )
+    return ARCHITECTURES[architecture](**options)
