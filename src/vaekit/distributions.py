@@ -6,6 +6,7 @@ example, never averaged over them. Tensors are flat: data ``(..., D)``, latents 
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
@@ -126,7 +127,7 @@ def continuous_bernoulli_log_norm(logits: torch.Tensor) -> torch.Tensor:
     safe = torch.where(small, torch.ones_like(logits), logits)
     direct = torch.log(safe.abs()) - torch.log(torch.tanh(safe.abs() / 2))
     eta2 = logits * logits
-    series = math.log(2.0) + eta2 / 12.0 - eta2 * eta2 / 360.0
+    series = math.log(2.0) + eta2 / 12.0 - 7.0 * eta2 * eta2 / 1440.0
     return torch.where(small, series, direct)
 
 
@@ -248,7 +249,9 @@ LIKELIHOODS: dict[str, type[Likelihood]] = {
 
 
 def make_likelihood(name: str, n_features: int, **options) -> Likelihood:
-    """Build a likelihood from its registered name."""
+    """Build a likelihood from its registered name; options it does not take are ignored."""
     if name not in LIKELIHOODS:
         raise ConfigError(f"Unknown likelihood {name!r}; choose one of {', '.join(LIKELIHOODS)}.")
-    return LIKELIHOODS[name](n_features, **options)
+    cls = LIKELIHOODS[name]
+    accepted = inspect.signature(cls.__init__).parameters
+    return cls(n_features, **{k: v for k, v in options.items() if k in accepted})

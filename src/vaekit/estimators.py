@@ -42,9 +42,12 @@ def _is_int(value, low: int) -> bool:
     return isinstance(value, Integral) and not isinstance(value, bool) and value >= low
 
 
+def _seed(random_state) -> int:
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
 def _seed_generator(random_state) -> torch.Generator:
-    seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
-    return torch.Generator().manual_seed(int(seed))
+    return torch.Generator().manual_seed(_seed(random_state))
 
 
 class _LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -347,9 +350,9 @@ class VAE(_LatentEstimator):
         n_importance_samples: int = 1000,
         batch_size: int = 128,
         learning_rate: float = 1e-3,
-        max_epochs: int = 100,
+        max_epochs: int = 1000,
         validation_fraction: float = 0.1,
-        patience: int | None = 10,
+        patience: int | None = 20,
         clip_grad_norm: float | None = None,
         random_state=None,
         verbose: bool = True,
@@ -422,14 +425,15 @@ class VAE(_LatentEstimator):
         """Importance-sampled log p(x) of each row, in nats, with K = ``n_importance_samples``.
 
         A lower bound on average that rises towards log p(x) as K grows; the proposal is the
-        encoder's q(z|x), and the K draws are shared by all rows of a call.
+        encoder's q(z|x). Each row's draws are seeded by its content and ``random_state``, so
+        its score does not depend on the other rows of the call.
         """
         check_is_fitted(self)
         X = self._validate_input(X, reset=False)
         K = self.n_importance_samples if n_samples is None else n_samples
         _require(_is_int(K, 1), "n_samples must be a positive integer.")
-        generator = _seed_generator(self.random_state)
-        return self._map(lambda m, x: log_likelihood(m, x, K, generator), X)
+        seed = _seed(self.random_state)
+        return self._map(lambda m, x: log_likelihood(m, x, K, seed), X)
 
     def score(self, X, y=None, n_samples: int | None = None) -> float:
         """Average importance-sampled log-likelihood of the rows of X, in nats."""
@@ -440,8 +444,8 @@ class VAE(_LatentEstimator):
         check_is_fitted(self)
         X = self._validate_input(X, reset=False)
         _require(_is_int(n_samples, 1), "n_samples must be a positive integer.")
-        generator = _seed_generator(self.random_state)
-        return self._map(lambda m, x: elbo(m, x, n_samples, generator), X)
+        seed = _seed(self.random_state)
+        return self._map(lambda m, x: elbo(m, x, n_samples, seed), X)
 
     def sample(self, n_samples: int = 1, *, mean: bool = True, random_state=None) -> np.ndarray:
         """Generate rows: z ~ N(0, I), then the decoder mean (a draw of p(x|z) if not ``mean``)."""
@@ -492,9 +496,9 @@ class Autoencoder(_LatentEstimator):
         sparsity: float = 0.0,
         batch_size: int = 128,
         learning_rate: float = 1e-3,
-        max_epochs: int = 100,
+        max_epochs: int = 1000,
         validation_fraction: float = 0.1,
-        patience: int | None = 10,
+        patience: int | None = 20,
         clip_grad_norm: float | None = None,
         random_state=None,
         verbose: bool = True,

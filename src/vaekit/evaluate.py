@@ -1,17 +1,45 @@
 """Held-out numbers for a trained VAE: the ELBO and the importance-sampled log-likelihood.
 
-Work is vectorised over examples and chunked over both examples and samples, so memory stays
-bounded for any K. The same K standard-normal draws serve every example of a call (common
-random numbers): an example's estimate then does not depend on which others share its batch.
+Work is vectorised over the examples of a batch and chunked over the K samples, so memory
+stays bounded for any K. Each row draws its own noise from a generator seeded by its bytes and
+the caller's seed: draws are independent across rows, and a row's estimate does not depend on
+which other rows share its call or batch.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import torch
 
 from .model import VAEModule
+
+#: Samples per step of the importance-sampling loop: bounds memory, and fixes the draws for a K.
+SAMPLE_CHUNK = 128
+
+
+class RowNoise:
+    """Standard-normal draws for each row of X, seeded by the row's content and ``seed``."""
+
+    def __init__(self, X: torch.Tensor, seed: int, latent_dim: int):
+        key = int(seed).to_bytes(8, "little", signed=False)
+        rows = X.detach().to(torch.float64).contiguous().numpy()
+        self.generators = [
+            torch.Generator().manual_seed(
+                int.from_bytes(hashlib.blake2b(row.tobytes(), digest_size=7, key=key).digest())
+            )
+            for row in rows
+        ]
+        self.latent_dim = latent_dim
+        self.dtype = X.dtype
+
+    def draw(self, n_samples: int) -> torch.Tensor:
+        """The next ``n_samples`` draws of every row: shape (K, N, L)."""
+        shape = (n_samples, self.latent_dim)
+        return torch.stack(
+            [torch.randn(shape, generator=g, dtype=self.dtype) for g in self.generators], dim=1
+        )
 
 
 def _batches(X: torch.Tensor, batch_size: int):
@@ -19,31 +47,26 @@ def _batches(X: torch.Tensor, batch_size: int):
         yield X[start : start + batch_size]
 
 
-def shared_noise(n_samples: int, latent_dim: int, generator: torch.Generator) -> torch.Tensor:
-    """Standard-normal draws of shape (K, 1, L), shared by the examples of one evaluation."""
-    return torch.randn((n_samples, 1, latent_dim), generator=generator)
-
-
 @torch.no_grad()
 def log_likelihood(
     module: VAEModule,
     X: torch.Tensor,
     n_samples: int,
-    generator: torch.Generator,
+    seed: int,
     batch_size: int = 256,
-    sample_chunk: int = 128,
 ) -> torch.Tensor:
     """Per-example log p(x) ~ logmeanexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)], in nats.
 
     For K = 1 its expectation is the ELBO; it rises towards log p(x) as K grows.
     """
-    eps = shared_noise(n_samples, module.latent_dim, generator).to(X.dtype)
     out = []
     for x in _batches(X, batch_size):
         q = module.encode(x)
+        noise = RowNoise(x, seed, module.latent_dim)
         total = torch.full((x.shape[0],), -torch.inf, dtype=X.dtype)
-        for chunk in eps.split(sample_chunk):
-            total = torch.logaddexp(total, torch.logsumexp(module.log_weights(x, q, chunk), 0))
+        for start in range(0, n_samples, SAMPLE_CHUNK):
+            eps = noise.draw(min(SAMPLE_CHUNK, n_samples - start))
+            total = torch.logaddexp(total, torch.logsumexp(module.log_weights(x, q, eps), 0))
         out.append(total - math.log(n_samples))
     return torch.cat(out)
 
@@ -53,14 +76,14 @@ def elbo(
     module: VAEModule,
     X: torch.Tensor,
     n_samples: int,
-    generator: torch.Generator,
+    seed: int,
     batch_size: int = 256,
 ) -> torch.Tensor:
     """Per-example ELBO: E_q[log p(x|z)] over K samples minus the analytic KL, in nats."""
-    eps = shared_noise(n_samples, module.latent_dim, generator).to(X.dtype)
     out = []
     for x in _batches(X, batch_size):
         q = module.encode(x)
+        eps = RowNoise(x, seed, module.latent_dim).draw(n_samples)
         log_px = module.likelihood.log_prob(x, module.decode(q.rsample(eps)))
         out.append(log_px.mean(0) - q.kl_standard_normal())
     return torch.cat(out)
