@@ -131,7 +131,8 @@ def train(
         record["seconds"] = time.perf_counter() - start
         history.append(record)
         monitored = record.get("val_loss", loss)
-        epochs.set_postfix(loss=f"{loss:.3f}", val=f"{record.get('val_loss', math.nan):.3f}")
+        val_text = f"{record.get('val_loss', math.nan):.3f}"
+        epochs.set_postfix(loss=f"{loss:.3f}", val=val_text, refresh=False)
         if options.patience is None or epoch + 1 < options.min_epochs:
             continue
         if monitored < best_loss:
