@@ -90,6 +90,13 @@ def test_likelihoods_refuse_data_they_cannot_model(digits, likelihood):
         vaekit.VAE(likelihood=likelihood, **FAST).fit(X)
 
 
+def test_a_refit_checks_the_data_against_the_new_likelihood(digits):
+    X = digits[0][:100]
+    vae = vaekit.VAE(**FAST).fit(X)
+    with pytest.raises(DataError, match="bernoulli"):
+        vae.set_params(likelihood="bernoulli").fit(X)
+
+
 def test_bernoulli_with_binarize_and_continuous_bernoulli_on_unit_data(digits):
     X = digits[0][:200]
     vae = vaekit.VAE(likelihood="bernoulli", binarize=7.5, **FAST).fit(X)

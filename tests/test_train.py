@@ -4,6 +4,7 @@ import math
 
 import torch
 from torch import nn
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from vaekit.model import LossTerms
 from vaekit.train import TrainingOptions, split_validation, train
@@ -71,3 +72,35 @@ def test_split_is_empty_when_too_small():
     assert split_validation(X, 0.1, torch.Generator())[1] is None
     train_part, val = split_validation(torch.randn(100, 2), 0.2, torch.Generator())
     assert train_part.shape[0] == 80 and val.shape[0] == 20
+
+
+def test_gradients_are_clipped_before_each_step():
+    model = nn.Linear(3, 1)
+
+    def steep(x, *_):
+        out = 1000.0 * model(x[:, :-1]).sum()
+        return LossTerms(out, out, torch.zeros(()))
+
+    norms = []
+
+    def record(optimizer, *_):
+        grads = [p.grad for group in optimizer.param_groups for p in group["params"]]
+        norms.append(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])).item())
+
+    handle = register_optimizer_step_pre_hook(record)
+    try:
+        options = TrainingOptions(max_epochs=2, clip_grad_norm=0.5, patience=None, verbose=False)
+        train(model, torch.randn(40, 4), steep, steep, options, torch.Generator())
+    finally:
+        handle.remove()
+    assert norms and max(norms) <= 0.5 + 1e-5
+
+
+def test_the_progress_bar_shows_only_when_verbose(capsys):
+    model = nn.Linear(3, 1)
+    loss = _regression_losses(model)
+    for verbose in (False, True):
+        options = TrainingOptions(max_epochs=2, patience=None, verbose=verbose)
+        train(model, torch.randn(30, 4), loss, loss, options, torch.Generator())
+        shown = "training" in capsys.readouterr().err
+        assert shown == verbose

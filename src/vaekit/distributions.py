@@ -85,7 +85,8 @@ class Likelihood(nn.Module):
         """A draw x ~ p(x|z)."""
         raise NotImplementedError
 
-    def validate(self, X: np.ndarray) -> None:
+    @classmethod
+    def validate(cls, X: np.ndarray) -> None:
         """Raise DataError if X cannot come from this likelihood."""
 
     def config(self) -> dict:
@@ -109,7 +110,8 @@ class Bernoulli(Likelihood):
     def sample(self, params, generator=None):
         return torch.bernoulli(torch.sigmoid(params), generator=generator)
 
-    def validate(self, X):
+    @classmethod
+    def validate(cls, X):
         if not np.isin(X, (0.0, 1.0)).all():
             raise DataError(
                 "The bernoulli likelihood needs binary data (0 or 1); "
@@ -161,7 +163,8 @@ class ContinuousBernoulli(Likelihood):
         x = torch.where(pos, x, 1 - x)
         return torch.where(small, u, x).clamp(0.0, 1.0)
 
-    def validate(self, X):
+    @classmethod
+    def validate(cls, X):
         if X.min(initial=0.0) < 0.0 or X.max(initial=0.0) > 1.0:
             raise DataError(
                 "The continuous_bernoulli likelihood needs data in [0, 1]; "
@@ -248,10 +251,15 @@ LIKELIHOODS: dict[str, type[Likelihood]] = {
 }
 
 
-def make_likelihood(name: str, n_features: int, **options) -> Likelihood:
-    """Build a likelihood from its registered name; options it does not take are ignored."""
+def likelihood_class(name: str) -> type[Likelihood]:
+    """The likelihood registered under ``name``."""
     if name not in LIKELIHOODS:
         raise ConfigError(f"Unknown likelihood {name!r}; choose one of {', '.join(LIKELIHOODS)}.")
-    cls = LIKELIHOODS[name]
+    return LIKELIHOODS[name]
+
+
+def make_likelihood(name: str, n_features: int, **options) -> Likelihood:
+    """Build a likelihood from its registered name; options it does not take are ignored."""
+    cls = likelihood_class(name)
     accepted = inspect.signature(cls.__init__).parameters
     return cls(n_features, **{k: v for k, v in options.items() if k in accepted})

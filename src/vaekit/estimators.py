@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
 from . import __version__
-from .distributions import make_likelihood
+from .distributions import likelihood_class, make_likelihood
 from .evaluate import elbo, log_likelihood
 from .exceptions import ConfigError, ModelFileError
 from .io import load_folder, save_folder
@@ -127,15 +127,8 @@ class _LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         X = np.asarray(X, dtype=np.float32)
         if self.binarize is not None:
             X = (X > self.binarize).astype(np.float32)
-        likelihood = self.module_.likelihood if hasattr(self, "module_") else None
-        if likelihood is None:
-            likelihood = make_likelihood(
-                self.likelihood,
-                X.shape[1],
-                sigma=self.sigma,
-                sigma_value=self.sigma_value,
-                sigma_floor=self.sigma_floor,
-            )
+        # A refit checks against the likelihood asked for now, not the one fitted before.
+        likelihood = likelihood_class(self.likelihood) if reset else type(self.module_.likelihood)
         likelihood.validate(X)
         return X
 
