@@ -448,12 +448,6 @@ def test_gaussian_rejects_bad_sigma_values(options):
     assert _one_sentence(str(info.value))
 
 
-def test_gaussian_config_rebuilds_the_likelihood():
-    likelihood = Gaussian(3, sigma="per_feature", sigma_value=0.5, sigma_floor=0.01)
-    rebuilt = make_likelihood("gaussian", 3, **likelihood.config())
-    assert rebuilt.config() == likelihood.config()
-
-
 # --------------------------------------------------------------------------------------------
 # Broadcasting over leading sample dimensions
 # --------------------------------------------------------------------------------------------

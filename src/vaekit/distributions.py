@@ -89,10 +89,6 @@ class Likelihood(nn.Module):
     def validate(cls, X: np.ndarray) -> None:
         """Raise DataError if X cannot come from this likelihood."""
 
-    def config(self) -> dict:
-        """The constructor arguments (besides n_features) that rebuild this likelihood."""
-        return {}
-
 
 class Bernoulli(Likelihood):
     """Independent Bernoulli per feature, parametrised by logits; for binary data."""
@@ -237,13 +233,6 @@ class Gaussian(Likelihood):
         mean = self.split(params)[0]
         noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
         return mean + self.sigma(params) * noise
-
-    def config(self):
-        return {
-            "sigma": self.sigma_mode,
-            "sigma_value": self.sigma_value,
-            "sigma_floor": self.sigma_floor,
-        }
 
 
 LIKELIHOODS: dict[str, type[Likelihood]] = {

@@ -215,11 +215,6 @@ class _LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         }
         return save_folder(folder, config, self.module_.state_dict(), self.history_)
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float64"]
-        return tags
-
 
 def _check_latent(Z, n_components: int) -> np.ndarray:
     Z = check_array(Z, dtype=[np.float32, np.float64])

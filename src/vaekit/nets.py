@@ -114,27 +114,21 @@ class ConvDecoder(nn.Module):
 
     def __init__(self, latent_dim, image_shape, channels, outputs, activation_name):
         super().__init__()
-        c, h, w = image_shape
-        heads = outputs // (c * h * w)
-        sizes = [(h, w)]
+        _, h, w = image_shape
+        sizes = [(h, w)]  # the encoder's feature-map sizes, largest first
         for _ in channels:
             sizes.append((_halve(sizes[-1][0]), _halve(sizes[-1][1])))
-        chans = list(reversed(channels))
-        (h0, w0) = sizes[-1]
+        chans = [*reversed(channels), outputs // (h * w)]  # the last layer emits heads * C
+        sizes.reverse()
         layers: list[nn.Module] = [
-            nn.Linear(latent_dim, chans[0] * h0 * w0),
+            nn.Linear(latent_dim, chans[0] * sizes[0][0] * sizes[0][1]),
             activation(activation_name),
-            nn.Unflatten(1, (chans[0], h0, w0)),
+            nn.Unflatten(1, (chans[0], *sizes[0])),
         ]
-        targets = list(reversed(sizes[:-1]))
-        for i, (th, tw) in enumerate(targets):
-            ih, iw = sizes[len(sizes) - 1 - i]
-            c_out = chans[i + 1] if i + 1 < len(chans) else c * heads
-            pad = (th - (2 * ih - 1), tw - (2 * iw - 1))
-            layers.append(
-                nn.ConvTranspose2d(chans[i], c_out, 3, stride=2, padding=1, output_padding=pad)
-            )
-            if i + 1 < len(chans):
+        for i, ((ih, iw), (th, tw)) in enumerate(itertools.pairwise(sizes)):
+            pad = (th - (2 * ih - 1), tw - (2 * iw - 1))  # hits the encoder's size exactly
+            layers.append(nn.ConvTranspose2d(chans[i], chans[i + 1], 3, 2, 1, output_padding=pad))
+            if i + 1 < len(channels):
                 layers.append(activation(activation_name))
         layers.append(nn.Flatten())
         self.net = nn.Sequential(*layers)
