@@ -242,3 +242,37 @@ def test_transform_checks_fitting_and_feature_count(digits):
         vae.transform(np.full((3, 64), np.nan))
     with pytest.raises(ConfigError, match="n_components"):
         vae.inverse_transform(np.zeros((3, 5)))
+
+
+def test_standardize_keeps_densities_and_outputs_in_the_original_units(digits, tmp_path):
+    X = digits[0][:400].astype(np.float64) * 1000.0 + 5.0  # far from unit scale
+    scaled = vaekit.VAE(3, standardize=True, **{**FAST, "max_epochs": 20}).fit(X)
+    assert scaled.mean_.shape == (64,) and (scaled.scale_ > 0).all()
+    recon = scaled.reconstruct(X)
+    assert abs(recon.mean() - X.mean()) < 0.05 * X.std()
+    # A density of x in original units: x -> a x + b changes log p by -D log a.
+    log_p = scaled.score_samples(X, n_samples=20)
+    model_space = scaled._map(
+        lambda m, x: vaekit.evaluate.log_likelihood(m, x, 20, vaekit.estimators.base.seed_from(0)),
+        scaled._prepare(X, reset=False),
+    )
+    np.testing.assert_allclose(log_p, model_space - np.log(scaled.scale_).sum(), rtol=1e-5)
+    loaded = vaekit.load(scaled.save(tmp_path / "scaled"))
+    np.testing.assert_array_equal(loaded.reconstruct(X[:5]), scaled.reconstruct(X[:5]))
+    with pytest.raises(ConfigError, match="standardize"):
+        vaekit.VAE(likelihood="bernoulli", standardize=True, **FAST).fit((X > 5000) * 1.0)
+
+
+def test_dynamic_binarisation_draws_fresh_batches_from_intensities(digits):
+    X = digits[0][:300] / 16
+    vae = vaekit.VAE(likelihood="bernoulli", binarize="dynamic", **{**FAST, "max_epochs": 5})
+    vae.fit(X)
+    assert vae.history_[-1]["loss"] < vae.history_[0]["loss"]
+    scores = vae.score_samples(X[:20], n_samples=10)
+    np.testing.assert_array_equal(scores, vae.score_samples(X[:20], n_samples=10))
+    with pytest.raises(DataError, match="dynamic"):
+        vae.transform(X * 16)
+    batch = torch.from_numpy(X[:50].astype(np.float32))
+    draws = [vae._training_batch(batch, torch.Generator().manual_seed(s)) for s in (1, 2)]
+    assert set(torch.unique(draws[0]).tolist()) <= {0.0, 1.0}
+    assert not torch.equal(draws[0], draws[1])

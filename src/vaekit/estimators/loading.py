@@ -1,0 +1,75 @@
+"""Loading a saved model folder back into an estimator, rebuilding it from registered names."""
+
+from __future__ import annotations
+
+import inspect
+import os
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..exceptions import ConfigError, ModelFileError
+from ..io import load_folder
+from .autoencoder import Autoencoder
+from .base import SCALER_MEAN, SCALER_SCALE, TUPLE_PARAMS, LatentEstimator, is_int
+from .vae import VAE
+
+ESTIMATORS: dict[str, type[LatentEstimator]] = {"VAE": VAE, "Autoencoder": Autoencoder}
+
+
+def load(
+    folder: str | os.PathLike,
+    *,
+    encoder: nn.Module | None = None,
+    decoder: nn.Module | None = None,
+) -> LatentEstimator:
+    """Load a model saved with ``.save(folder)``. Reads only JSON and safetensors.
+
+    A model trained with your own networks needs fresh instances of them as ``encoder`` and
+    ``decoder``; their weights come from the folder.
+    """
+    config, tensors, history = load_folder(folder)
+    name = config.get("estimator")
+    if name not in ESTIMATORS:
+        raise ModelFileError(f"{folder} holds an unknown estimator {name!r}.")
+    cls = ESTIMATORS[name]
+    params = config.get("params")
+    n_features = config.get("n_features_in")
+    allowed = set(inspect.signature(cls).parameters) - {"encoder", "decoder"}
+    if not isinstance(params, dict) or not is_int(n_features, 1):
+        raise ModelFileError(f"{folder}/config.json lacks its params or n_features_in.")
+    if unknown := sorted(set(params) - allowed):
+        raise ModelFileError(f"{folder}/config.json has unknown parameters: {', '.join(unknown)}.")
+    if config.get("custom_networks") and (encoder is None or decoder is None):
+        raise ModelFileError(
+            f"{folder} was trained with custom networks; pass fresh instances as "
+            "vaekit.load(folder, encoder=..., decoder=...)."
+        )
+    params = {
+        k: tuple(v) if k in TUPLE_PARAMS and isinstance(v, list) else v for k, v in params.items()
+    }
+    estimator = cls(**params, encoder=encoder, decoder=decoder)
+    scaler = [tensors.pop(key, None) for key in (SCALER_MEAN, SCALER_SCALE)]
+    try:
+        estimator._check_params()
+        module = estimator._build_module(n_features)
+        module.load_state_dict(tensors, strict=True)
+        if estimator.standardize:
+            estimator.mean_, estimator.scale_ = (_scaler_array(t, n_features) for t in scaler)
+    except (ConfigError, RuntimeError, TypeError) as err:
+        raise ModelFileError(
+            f"{folder} cannot be rebuilt from its config and weights: {err}"
+        ) from None
+    module.eval()
+    estimator.module_ = module
+    estimator.n_features_in_ = n_features
+    estimator.history_ = history
+    estimator.n_epochs_ = len(history)
+    return estimator
+
+
+def _scaler_array(tensor, n_features: int) -> np.ndarray:
+    if tensor is None or tuple(tensor.shape) != (n_features,) or not torch.isfinite(tensor).all():
+        raise ConfigError(f"the scaler must be {n_features} finite numbers per statistic")
+    return tensor.numpy().astype(np.float32)
