@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: $(VENV)/.installed
-	$(BIN)/python examples/demo.py
+	$(BIN)/vaekit demo
 
 test: $(VENV)/.installed
 	$(BIN)/ruff check .

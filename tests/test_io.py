@@ -180,3 +180,13 @@ def test_saving_onto_a_file_is_refused(fitted, tmp_path):
     with pytest.raises(ModelFileError, match="not a folder"):
         fitted.save(target)
     assert target.read_text() == "keep me"
+
+
+def test_saved_files_get_the_usual_permissions(saved):
+    import os
+    import stat
+
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in saved.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask

@@ -1,0 +1,523 @@
+"""The ``vaekit`` command: parses arguments and calls the estimators and runs. Nothing else.
+
+Every failure the user can fix prints one line, ``vaekit: error: ...``, and exits with status 2;
+outputs are written atomically, so a failed command leaves nothing half-written behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import io
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__, plots
+from .estimators import VAE, Autoencoder
+from .exceptions import ConfigError, VaekitError
+from .io import write_atomic
+from .runs import MODELS, interpolate, open_run, run_metrics, train_run, traverse
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+EXAMPLES = {
+    "train": "vaekit train digits --n-components 2 --max-epochs 50 --out runs/digits",
+    "evaluate": "vaekit evaluate runs/digits --samples 1000",
+    "sample": "vaekit sample runs/digits -n 64 --out samples.png",
+    "reconstruct": "vaekit reconstruct runs/digits -n 16 --out reconstructions.png",
+    "encode": "vaekit encode runs/digits --out embeddings.csv",
+    "interpolate": "vaekit interpolate runs/digits --pairs 4 --steps 10 --out interpolation.png",
+    "traverse": "vaekit traverse runs/digits --steps 9 --out traversal.png",
+    "score": "vaekit score runs/digits --data my_rows.csv --out scores.csv",
+    "report": "vaekit report runs/digits",
+    "demo": "vaekit demo --out runs/demo",
+}
+RUN_OPTIONS = ("model", "data", "out", "data_dir", "binarize", "test_fraction", "seed")
+
+
+# ---- estimator parameters as flags ----
+def _int_tuple(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
+
+
+def _optional(convert):
+    def parse(text: str):
+        return None if text.lower() == "none" else convert(text)
+
+    parse.__name__ = convert.__name__
+    return parse
+
+
+def _float_or_dynamic(text: str):
+    return text if text == "dynamic" else float(text)
+
+
+#: Converters for parameters whose default (None) does not tell their type.
+OPTIONAL_TYPES = {
+    "image_shape": _optional(_int_tuple),
+    "binarize": _optional(_float_or_dynamic),
+    "patience": _optional(int),
+    "clip_grad_norm": _optional(float),
+    "denoising": _optional(str),
+}
+SKIPPED_PARAMS = {"encoder", "decoder", "random_state", "verbose", "binarize"}
+
+
+def estimator_params() -> dict[str, inspect.Parameter]:
+    """Every parameter of VAE and Autoencoder that a flag or a config file can set."""
+    params: dict[str, inspect.Parameter] = {}
+    for cls in (VAE, Autoencoder):
+        for name, p in inspect.signature(cls).parameters.items():
+            if name not in SKIPPED_PARAMS:
+                params.setdefault(name, p)
+    return params
+
+
+def _param_help() -> dict[str, str]:
+    """First sentence of each parameter's description in the estimators' docstrings."""
+    helps: dict[str, str] = {}
+    for cls in (VAE, Autoencoder):
+        for names, text in re.findall(
+            r"\n    (\w[\w, ]*) : [^\n]*\n((?:        [^\n]*\n)+)", cls.__doc__
+        ):
+            sentence = " ".join(text.split()).split(". ")[0].rstrip(".")
+            for name in names.split(", "):
+                helps.setdefault(name, sentence)
+    return helps
+
+
+def _converter(p: inspect.Parameter):
+    if p.name in OPTIONAL_TYPES:
+        return OPTIONAL_TYPES[p.name]
+    if isinstance(p.default, tuple):
+        return _int_tuple
+    return type(p.default)
+
+
+def add_estimator_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model parameters (as in vaekit.VAE / vaekit.Autoencoder)")
+    helps = _param_help()
+    for name, p in estimator_params().items():
+        flag = "--" + name.replace("_", "-")
+        text = f"{helps.get(name, '')} (default: {p.default})".lstrip()
+        if isinstance(p.default, bool):
+            group.add_argument(
+                flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=text
+            )
+        else:
+            group.add_argument(
+                flag, dest=name, type=_converter(p), default=None, metavar=name.upper(), help=text
+            )
+
+
+# ---- the commands ----
+def cmd_train(args) -> None:
+    options = _read_config(args.config) if args.config else {}
+    for name in (*RUN_OPTIONS, *estimator_params()):
+        value = getattr(args, name, None)
+        if value is not None:
+            options[name] = value
+    if "data" not in options:
+        raise ConfigError("Name the data to train on: a dataset (digits, mnist, ...) or a file.")
+    run_kwargs = {k: options.pop(k) for k in RUN_OPTIONS if k in options}
+    run = train_run(
+        run_kwargs.pop("data"),
+        params=options,
+        overwrite=args.overwrite,
+        pictures=not args.no_pictures,
+        verbose=not args.quiet,
+        **run_kwargs,
+    )
+    metrics = run.info["metrics"]
+    info = run.info
+    print(f"trained {info['model']} on {info['data']['name']}: {info['epochs']} epochs")
+    _print_metrics(metrics)
+    print(f"run folder: {run.folder}")
+    if not args.no_pictures:
+        print(f"report: {run.folder / 'report.html'}")
+
+
+def cmd_evaluate(args) -> None:
+    run = open_run(args.run)
+    X, _ = run.load_data(args.data, args.data_dir)
+    metrics = run_metrics(run.estimator, X, args.samples)
+    _print_metrics(metrics)
+    if args.json:
+        _write_output(Path(args.json), (json.dumps(metrics, indent=2) + "\n").encode())
+
+
+def cmd_sample(args) -> None:
+    run = open_run(args.run)
+    if not isinstance(run.estimator, VAE):
+        raise ConfigError("Only a VAE can sample; this run holds an autoencoder.")
+    rows = run.estimator.sample(args.n, mean=not args.draw, random_state=args.seed)
+    _save_rows(
+        rows, Path(args.out), run, lambda path: plots.image_grid(rows, run.image_shape, path)
+    )
+
+
+def cmd_reconstruct(args) -> None:
+    run = open_run(args.run)
+    X, _ = run.load_data(args.data, args.data_dir)
+    X = X[: args.n]
+    recon = run.estimator.reconstruct(X)
+    _save_rows(
+        recon,
+        Path(args.out),
+        run,
+        lambda path: plots.reconstruction_pairs(X, recon, run.image_shape, path),
+    )
+
+
+def cmd_encode(args) -> None:
+    run = open_run(args.run)
+    X, y = run.load_data(args.data, args.data_dir)
+    Z = run.estimator.transform(X)
+    out = Path(args.out)
+    names = [f"z{i + 1}" for i in range(Z.shape[1])]
+    if out.suffix == ".npy":
+        _write_output(out, _npy_bytes(Z))
+    elif out.suffix == ".csv":
+        columns = [Z] if y is None else [Z, y[:, None]]
+        header = ",".join(names + ([] if y is None else ["label"]))
+        _write_output(
+            out,
+            _csv_bytes(
+                np.hstack(columns),
+                header,
+                fmt=["%.6g"] * Z.shape[1] + ([] if y is None else ["%d"]),
+            ),
+        )
+    else:
+        raise ConfigError(f"Write embeddings to a .npy or .csv file, not {out.name}.")
+    print(f"wrote {Z.shape[0]} embeddings of {Z.shape[1]} dimensions to {out}")
+
+
+def cmd_interpolate(args) -> None:
+    run = open_run(args.run)
+    X, _ = run.load_data(args.data, args.data_dir)
+    if len(X) < 2 * args.pairs:
+        raise ConfigError(f"{args.pairs} pairs need {2 * args.pairs} rows; the data have {len(X)}.")
+    strips = interpolate(
+        run.estimator, X[0 : 2 * args.pairs : 2], X[1 : 2 * args.pairs : 2], args.steps
+    )
+    _save_image(
+        Path(args.out), run, lambda path: plots.interpolation_strips(strips, run.image_shape, path)
+    )
+
+
+def cmd_traverse(args) -> None:
+    run = open_run(args.run)
+    n_dims = min(run.estimator.n_components, args.dims)
+    rows = traverse(run.estimator, n_dims, args.steps, args.span)
+    _save_image(
+        Path(args.out),
+        run,
+        lambda path: plots.traversal_grid(
+            rows, run.image_shape, path, n_dims=n_dims, n_steps=args.steps
+        ),
+    )
+
+
+def cmd_score(args) -> None:
+    run = open_run(args.run)
+    X, y = run.load_data(args.data, args.data_dir)
+    est = run.estimator
+    if isinstance(est, VAE):
+        name, scores = "log_likelihood", est.score_samples(X, args.samples)
+    else:
+        name, scores = "squared_error", ((est.reconstruct(X) - X) ** 2).sum(1)
+    columns = [np.arange(len(X))[:, None], scores[:, None]]
+    fmt = ["%d", "%.6f"]
+    if y is not None:
+        columns.append(y[:, None])
+        fmt.append("%d")
+    header = ",".join(["row", name] + ([] if y is None else ["label"]))
+    out = Path(args.out)
+    _write_output(out, _csv_bytes(np.hstack(columns), header, fmt))
+    print(f"wrote {len(X)} scores ({name}) to {out}")
+
+
+def cmd_report(args) -> None:
+    from .runs import build_report
+
+    run = open_run(args.run)
+    X, y = run.load_data(None, args.data_dir)
+    print(f"report: {build_report(run, X, y)}")
+
+
+def cmd_demo(args) -> None:
+    out = Path(args.out)
+    runs = {
+        model: train_run(
+            "digits",
+            model=model,
+            params={"n_components": 2, "learning_rate": 3e-3},
+            out=out / model,
+            overwrite=True,
+            verbose=not args.quiet,
+        )
+        for model in ("vae", "autoencoder")
+    }
+    for model, run in runs.items():
+        print(f"\n{model} on digits ({run.info['epochs']} epochs):")
+        _print_metrics(run.info["metrics"])
+        print(f"report: {run.folder / 'report.html'}")
+
+
+# ---- output helpers ----
+def _print_metrics(metrics: dict) -> None:
+    for key, value in metrics.items():
+        text = f"{value:.4f}" if isinstance(value, float) else str(value)
+        print(f"  {key:<22}{text:>14}")
+
+
+def _write_output(path: Path, data: bytes) -> None:
+    if not path.parent.is_dir():
+        raise ConfigError(f"Cannot write {path}: folder {path.parent} does not exist.")
+    write_atomic(path, data)
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def _csv_bytes(array: np.ndarray, header: str, fmt) -> bytes:
+    buffer = io.StringIO()
+    np.savetxt(buffer, array, delimiter=",", header=header, comments="", fmt=fmt)
+    return buffer.getvalue().encode()
+
+
+def _save_image(path: Path, run, draw) -> None:
+    if path.suffix != ".png":
+        raise ConfigError(f"Write the picture to a .png file, not {path.name}.")
+    if run.image_shape is None:
+        raise ConfigError("This run's data are not images, so there is no picture to draw.")
+    if not path.parent.is_dir():
+        raise ConfigError(f"Cannot write {path}: folder {path.parent} does not exist.")
+    print(f"wrote {draw(path)}")
+
+
+def _save_rows(rows: np.ndarray, path: Path, run, draw) -> None:
+    if path.suffix == ".npy":
+        _write_output(path, _npy_bytes(rows))
+    elif path.suffix == ".csv":
+        _write_output(
+            path, _csv_bytes(rows, ",".join(f"x{i + 1}" for i in range(rows.shape[1])), "%.6g")
+        )
+    else:
+        _save_image(path, run, draw)
+        return
+    print(f"wrote {len(rows)} rows to {path}")
+
+
+def _read_config(path: str) -> dict:
+    try:
+        with open(path, "rb") as f:
+            options = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"No config file at {path}.") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path} is not valid TOML ({err}).") from None
+    known = set(RUN_OPTIONS) | set(estimator_params())
+    if unknown := sorted(set(options) - known):
+        raise ConfigError(f"{path} has unknown keys: {', '.join(unknown)}.")
+    params = estimator_params()
+    return {k: tuple(v) if isinstance(v, list) and k in params else v for k, v in options.items()}
+
+
+# ---- the parser ----
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vaekit",
+        description="Variational autoencoders from the shell: train, evaluate, sample, score.",
+        epilog="Run 'vaekit COMMAND --help' for a command's options and an example.",
+    )
+    parser.add_argument("--version", action="version", version=f"vaekit {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, handler, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=f"example:\n  {EXAMPLES[name]}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        sub.set_defaults(handler=handler)
+        return sub
+
+    def data_options(sub, default="the run's held-out test rows") -> None:
+        sub.add_argument(
+            "--data",
+            help=f"a dataset name, a .npy/.npz/.csv file or an image folder (default: {default})",
+        )
+        sub.add_argument(
+            "--data-dir", help="folder holding dataset files (default: $VAEKIT_DATA or the cache)"
+        )
+
+    train = command(
+        "train", cmd_train, "Train a VAE or an autoencoder and write a run folder with its report."
+    )
+    train.add_argument(
+        "data",
+        nargs="?",
+        help="digits, mnist, fashion-mnist, binarized-mnist, a .npy, .npz or .csv file, a folder",
+    )
+    train.add_argument("--model", choices=sorted(MODELS), help="vae (default) or autoencoder")
+    train.add_argument("--config", help="a TOML file with the same option names (flags win)")
+    train.add_argument("--out", help="the run folder to write (default: runs/DATA-MODEL)")
+    train.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    train.add_argument(
+        "--data-dir", help="folder holding dataset files (default: $VAEKIT_DATA or the cache)"
+    )
+    train.add_argument(
+        "--binarize",
+        help="none, dynamic (a fresh draw per epoch), fixed (one seeded draw), or a threshold",
+    )
+    train.add_argument(
+        "--test-fraction",
+        type=float,
+        help="held-out fraction for data without a test split (default: 0.1)",
+    )
+    train.add_argument(
+        "--seed", type=int, help="seeds the split, the weights and the training (default: 0)"
+    )
+    train.add_argument(
+        "--no-pictures", action="store_true", help="skip the pictures and the report"
+    )
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_estimator_flags(train)
+
+    evaluate = command(
+        "evaluate",
+        cmd_evaluate,
+        "Held-out log-likelihood (importance sampling), ELBO and reconstruction error.",
+    )
+    evaluate.add_argument("run")
+    data_options(evaluate)
+    evaluate.add_argument(
+        "--samples", type=int, default=1000, help="importance samples K (default: 1000)"
+    )
+    evaluate.add_argument("--json", help="also write the numbers to this JSON file")
+
+    sample = command(
+        "sample", cmd_sample, "Generate new examples: a picture (.png) or rows (.npy, .csv)."
+    )
+    sample.add_argument("run")
+    sample.add_argument("-n", type=int, default=64, help="how many (default: 64)")
+    sample.add_argument("--out", default="samples.png", help="output file (default: samples.png)")
+    sample.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    sample.add_argument(
+        "--draw", action="store_true", help="draw x ~ p(x|z) instead of the decoder mean"
+    )
+
+    reconstruct = command(
+        "reconstruct",
+        cmd_reconstruct,
+        "Reconstruct rows: originals beside reconstructions (.png), or rows (.npy, .csv).",
+    )
+    reconstruct.add_argument("run")
+    data_options(reconstruct)
+    reconstruct.add_argument("-n", type=int, default=16, help="how many rows (default: 16)")
+    reconstruct.add_argument(
+        "--out", default="reconstructions.png", help="output file (default: reconstructions.png)"
+    )
+
+    encode = command(
+        "encode",
+        cmd_encode,
+        "Embed rows (posterior means) into a .npy or .csv file, with labels when known.",
+    )
+    encode.add_argument("run")
+    data_options(encode)
+    encode.add_argument("--out", required=True, help="a .npy or .csv file")
+
+    inter = command(
+        "interpolate",
+        cmd_interpolate,
+        "Decode straight lines in latent space between pairs of rows.",
+    )
+    inter.add_argument("run")
+    data_options(inter)
+    inter.add_argument("--pairs", type=int, default=4, help="how many pairs (default: 4)")
+    inter.add_argument("--steps", type=int, default=10, help="images per strip (default: 10)")
+    inter.add_argument(
+        "--out", default="interpolation.png", help="output picture (default: interpolation.png)"
+    )
+
+    trav = command("traverse", cmd_traverse, "Sweep one latent unit at a time, the others at zero.")
+    trav.add_argument("run")
+    trav.add_argument("--dims", type=int, default=8, help="at most this many units (default: 8)")
+    trav.add_argument("--steps", type=int, default=9, help="images per unit (default: 9)")
+    trav.add_argument(
+        "--span", type=float, default=2.5, help="sweep z from -SPAN to SPAN (default: 2.5)"
+    )
+    trav.add_argument(
+        "--out", default="traversal.png", help="output picture (default: traversal.png)"
+    )
+
+    score = command(
+        "score",
+        cmd_score,
+        "Per-row log-likelihood (VAE) or squared reconstruction error (autoencoder), to CSV.",
+    )
+    score.add_argument("run")
+    data_options(score)
+    score.add_argument(
+        "--samples", type=int, default=1000, help="importance samples K (default: 1000)"
+    )
+    score.add_argument("--out", required=True, help="the CSV file to write")
+
+    report = command("report", cmd_report, "Redraw a run's pictures and report.html.")
+    report.add_argument("run")
+    report.add_argument("--data-dir", help="folder holding dataset files")
+
+    demo = command(
+        "demo",
+        cmd_demo,
+        "Train a 2-D VAE and an autoencoder on digits (no network) and write their reports.",
+    )
+    demo.add_argument(
+        "--out", default="runs/demo", help="folder for the two runs (default: runs/demo)"
+    )
+    demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``vaekit`` command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.handler(args)
+    except VaekitError as err:
+        print(f"vaekit: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(
+            f"vaekit: error: {err.strerror or err}: {err.filename or ''}".rstrip(": "),
+            file=sys.stderr,
+        )
+        return 2
+    except KeyboardInterrupt:
+        print("vaekit: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

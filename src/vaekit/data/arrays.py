@@ -1,0 +1,105 @@
+"""User arrays: .npy and .npz files, tabular (n, D) or images (n, H, W[, C]) / (n, C, H, W)."""
+
+from __future__ import annotations
+
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from ..exceptions import DataError
+from .dataset import Dataset, as_labels, check_finite, infer_kind
+
+DATA_KEYS = ("X", "x", "data", "images")
+LABEL_KEYS = ("y", "labels", "targets")
+CHANNELS = (1, 3, 4)
+_LOAD_ERRORS = (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
+
+
+def array_to_dataset(
+    x: np.ndarray,
+    name: str,
+    y: np.ndarray | None = None,
+    feature_names: tuple[str, ...] | None = None,
+) -> Dataset:
+    """A Dataset of float32 rows from a numeric array.
+
+    3-D and 4-D arrays are images, put in (C, H, W) order; uint8 images are scaled by 1/255.
+    """
+    if x.dtype.kind not in "biuf":
+        raise DataError(f"{name} holds {x.dtype} values; give a numeric array.")
+    if x.ndim == 2:
+        image_shape = None
+    elif x.ndim == 3:
+        image_shape = (1, *x.shape[1:])
+    elif x.ndim == 4 and x.shape[3] in CHANNELS:
+        x = x.transpose(0, 3, 1, 2)
+        image_shape = x.shape[1:]
+    elif x.ndim == 4 and x.shape[1] in CHANNELS:
+        image_shape = x.shape[1:]
+    else:
+        raise DataError(
+            f"{name} has shape {x.shape}; give (n, features), (n, H, W), (n, H, W, C) or "
+            "(n, C, H, W) with C = 1, 3 or 4."
+        )
+    if x.size == 0:
+        raise DataError(f"{name} has shape {x.shape}, which holds no values; give some data.")
+    rows = x.reshape(x.shape[0], -1).astype(np.float32)
+    if image_shape is not None and x.dtype == np.uint8:
+        rows /= 255
+    check_finite(rows, name)
+    labels = None if y is None else as_labels(y, rows.shape[0], name)
+    shape = None if image_shape is None else tuple(int(s) for s in image_shape)
+    return Dataset(name, rows, None, labels, None, shape, infer_kind(rows), None, feature_names)
+
+
+def load_npy(path: Path) -> Dataset:
+    """A .npy file holding one numeric array; pickled (object) arrays are refused."""
+    x = _load(path)
+    if not isinstance(x, np.ndarray):
+        x.close()
+        raise DataError(f"{path} is a .npz archive; rename it to end in .npz.")
+    return array_to_dataset(x, path.name)
+
+
+def load_npz(path: Path) -> Dataset:
+    """A .npz archive: data under X, x, data, images or the only array; labels under y, labels
+    or targets."""
+    archive = _load(path)
+    if isinstance(archive, np.ndarray):
+        raise DataError(f"{path} is a .npy array; rename it to end in .npy.")
+    with archive:
+        keys = archive.files
+        data_keys = [k for k in DATA_KEYS if k in keys]
+        others = [k for k in keys if k not in LABEL_KEYS]
+        if not data_keys and len(others) != 1:
+            raise DataError(
+                f"{path} holds the arrays {', '.join(keys) or 'none'}; name the data array "
+                f"one of {', '.join(DATA_KEYS)}."
+            )
+        data_key = data_keys[0] if data_keys else others[0]
+        label_key = next((k for k in LABEL_KEYS if k in keys), None)
+        try:
+            x = archive[data_key]
+            y = None if label_key is None else archive[label_key]
+        except _LOAD_ERRORS as err:
+            raise DataError(
+                f"Cannot read the arrays in {path} ({err}); save numeric arrays with numpy.savez."
+            ) from None
+    return array_to_dataset(x, path.name, y)
+
+
+def _load(path: Path) -> np.ndarray | np.lib.npyio.NpzFile:
+    try:
+        return np.load(path, allow_pickle=False)
+    except _LOAD_ERRORS as err:
+        reason = (
+            "NumPy could only read it by unpickling, which vaekit never does"
+            if "pickle" in str(err)
+            else str(err)
+        )
+        raise DataError(
+            f"{path} is not a readable NumPy file ({reason}); save a numeric array with "
+            "numpy.save or numpy.savez."
+        ) from None

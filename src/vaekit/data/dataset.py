@@ -1,0 +1,55 @@
+"""The Dataset record every loader returns, and the checks every loader shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..exceptions import DataError
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Examples as float32 rows (images flattened C*H*W, row-major), with optional splits."""
+
+    name: str
+    train: np.ndarray
+    test: np.ndarray | None
+    y_train: np.ndarray | None
+    y_test: np.ndarray | None
+    image_shape: tuple[int, int, int] | None
+    kind: str
+    valid: np.ndarray | None = None
+    feature_names: tuple[str, ...] | None = None
+
+
+def infer_kind(x: np.ndarray) -> str:
+    """``"binary"`` for values in {0, 1}, ``"unit"`` for values in [0, 1], else ``"real"``."""
+    if ((x == 0) | (x == 1)).all():
+        return "binary"
+    if x.min() >= 0 and x.max() <= 1:
+        return "unit"
+    return "real"
+
+
+def check_finite(x: np.ndarray, name: str) -> None:
+    """Refuse rows that hold NaN or infinite values."""
+    bad = ~np.isfinite(x).all(axis=1)
+    if bad.any():
+        raise DataError(
+            f"{name} contains NaN or infinite values in {int(bad.sum())} rows (the first at row "
+            f"index {int(np.argmax(bad))}); clean or drop them."
+        )
+
+
+def as_labels(y: np.ndarray, n: int, name: str) -> np.ndarray:
+    """Class labels as int64, one per example."""
+    y = np.asarray(y)
+    if y.ndim != 1 or y.shape[0] != n:
+        raise DataError(f"{name} has {n} examples but labels of shape {y.shape}; give one per row.")
+    if y.dtype.kind in "iub":
+        return y.astype(np.int64)
+    if y.dtype.kind == "f" and np.isfinite(y).all() and (y == np.round(y)).all():
+        return y.astype(np.int64)
+    raise DataError(f"The labels of {name} are not whole numbers; give class ids as integers.")

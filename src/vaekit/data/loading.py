@@ -1,0 +1,52 @@
+"""load_dataset: a registered name or a path to the user's own data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..exceptions import DataError
+from .arrays import load_npy, load_npz
+from .binarize import binarize as apply_binarize
+from .binarize import check_mode
+from .dataset import Dataset
+from .images import load_image_folder
+from .registry import DATASETS
+from .tabular import load_csv
+
+READERS = {".npy": load_npy, ".npz": load_npz, ".csv": load_csv}
+
+
+def load_dataset(
+    source: str | os.PathLike,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    binarize: str = "none",
+    seed: int = 0,
+    download: bool = True,
+) -> Dataset:
+    """A registered name (see DATASETS) or a path to a user file/folder.
+
+    A registered name wins over a file of the same name; write ``./digits`` for the file. User
+    data has no test split (``test=None``). ``binarize`` is ``"none"``, ``"dynamic"`` or
+    ``"fixed"``, drawn with ``seed``; ``data_dir`` and ``download`` concern registered datasets.
+    """
+    if isinstance(source, str) and source in DATASETS:
+        return DATASETS[source](data_dir=data_dir, binarize=binarize, seed=seed, download=download)
+    check_mode(binarize)
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return apply_binarize(load_image_folder(path), binarize, seed)
+    reader = READERS.get(path.suffix.lower())
+    if path.is_file() and reader is not None:
+        return apply_binarize(reader(path), binarize, seed)
+    if path.is_file():
+        raise DataError(
+            f"Cannot read {path}: vaekit reads .npy, .npz and .csv files and folders of images."
+        )
+    if reader is not None or len(path.parts) > 1:
+        raise DataError(f"{path} does not exist; check the path.")
+    raise DataError(
+        f"Unknown dataset {str(source)!r}; use one of {', '.join(DATASETS)}, or a path to a .npy, "
+        ".npz, .csv file or an image folder."
+    )

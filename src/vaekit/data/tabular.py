@@ -1,0 +1,97 @@
+"""User CSV files: numeric, comma-separated, with an optional header and label column."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+
+from ..exceptions import DataError
+from .arrays import array_to_dataset
+from .dataset import Dataset
+
+LABEL_COLUMNS = ("label", "labels", "target", "class", "y")
+
+
+def load_csv(path: Path) -> Dataset:
+    """A numeric CSV; a first row with no number in it is the header."""
+    lines, rows = _read_rows(path)
+    header = None
+    if not any(_is_number(cell) for cell in rows[0]):
+        header = tuple(cell.strip() for cell in rows[0])
+        lines, rows = lines[1:], rows[1:]
+        if not rows:
+            raise DataError(f"{path} has a header but no data rows; add some data.")
+    width = len(header or rows[0])
+    for line, row in zip(lines, rows, strict=True):
+        if len(row) != width:
+            raise DataError(
+                f"{path} line {line} has {len(row)} values, expected {width}; "
+                "every row needs the same number of columns."
+            )
+    try:
+        x = np.array(rows, dtype=np.float64)
+    except ValueError:
+        line, column, cell = next(
+            (line, j, cell)
+            for line, row in zip(lines, rows, strict=True)
+            for j, cell in enumerate(row)
+            if not _is_number(cell)
+        )
+        raise DataError(
+            f"{path} line {line}, column {_column(header, column)} holds {cell!r}, which is not a "
+            "number; vaekit reads numeric CSV files only."
+        ) from None
+    bad = ~np.isfinite(x)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise DataError(
+            f"{path} contains NaN or infinite values in {int(bad.any(axis=1).sum())} rows (the "
+            f"first at line {lines[i]}, column {_column(header, j)}); clean or drop them."
+        )
+    labels = [j for j, name in enumerate(header or ()) if name.lower() in LABEL_COLUMNS]
+    if len(labels) > 1:
+        names = ", ".join(header[j] for j in labels)
+        raise DataError(f"{path} has several label columns ({names}); keep one.")
+    y = x[:, labels[0]] if labels else None
+    keep = [j for j in range(width) if j not in labels]
+    if not keep:
+        raise DataError(f"{path} has a label column but no feature columns; add features.")
+    names = None if header is None else tuple(header[j] for j in keep)
+    return array_to_dataset(x[:, keep], path.name, y, names)
+
+
+def _read_rows(path: Path) -> tuple[list[int], list[list[str]]]:
+    """The non-blank rows of the file and the line each one ends on."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not UTF-8 text; save it as a UTF-8 CSV file.") from None
+    except OSError as err:
+        raise DataError(f"Cannot read {path} ({err.strerror}).") from None
+    lines, rows = [], []
+    reader = csv.reader(io.StringIO(text))
+    try:
+        for row in reader:
+            if len(row) > 1 or (row and row[0].strip()):
+                lines.append(reader.line_num)
+                rows.append(row)
+    except csv.Error as err:
+        raise DataError(f"{path} line {reader.line_num} is not valid CSV ({err}).") from None
+    if not rows:
+        raise DataError(f"{path} is empty; give one example per row.")
+    return lines, rows
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _column(header: tuple[str, ...] | None, j: int) -> str:
+    return f"{j + 1} ({header[j]!r})" if header else str(j + 1)

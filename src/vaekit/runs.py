@@ -1,0 +1,332 @@
+"""A run: an estimator trained on a dataset, in a folder with its model, metrics, pictures, report.
+
+The folder holds the saved model (config.json, model.safetensors, metrics.jsonl), ``run.json``
+(the effective configuration: model, data, parameters, metrics) and the PNG pictures and
+``report.html``. It is assembled in a staging folder beside the target and renamed into place
+at the end, so a failed or interrupted run leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from . import __version__, plots
+from .data import Dataset, load_dataset
+from .estimators import VAE, Autoencoder, LatentEstimator, load
+from .exceptions import ConfigError, DataError, ModelFileError
+from .io import UMASK, write_atomic
+from .report import write_report
+
+RUN_FILE = "run.json"
+MODELS: dict[str, type[LatentEstimator]] = {"vae": VAE, "autoencoder": Autoencoder}
+DATA_BINARIZE = ("none", "dynamic", "fixed")
+REPORT_SAMPLES = 100  # importance samples for the log-likelihood shown in a run's report
+
+
+@dataclass
+class Run:
+    """A trained run folder: the estimator, the data description and the effective config."""
+
+    folder: Path
+    estimator: LatentEstimator
+    info: dict
+
+    @property
+    def image_shape(self) -> tuple[int, int, int] | None:
+        shape = self.info["data"].get("image_shape")
+        return tuple(shape) if shape else None
+
+    def load_data(self, source: str | None = None, data_dir: str | None = None):
+        """(X, y) to work on: ``source`` if given, else the test split of the training data."""
+        data = self.info["data"]
+        if source is None:
+            dataset = load_dataset(
+                data["source"],
+                data_dir=data_dir or data.get("data_dir"),
+                binarize=data["binarize"],
+                seed=data["seed"],
+            )
+            return held_out(dataset, data["test_fraction"], data["seed"])[1]
+        dataset = load_dataset(
+            source, data_dir=data_dir, binarize=data["binarize"], seed=data["seed"]
+        )
+        parts = [(dataset.train, dataset.y_train)]
+        if dataset.test is not None:
+            parts.append((dataset.test, dataset.y_test))
+        X = np.concatenate([p[0] for p in parts])
+        labelled = all(p[1] is not None for p in parts)
+        return X, np.concatenate([p[1] for p in parts]) if labelled else None
+
+
+def held_out(dataset: Dataset, test_fraction: float, seed: int):
+    """((X_train, y_train), (X_test, y_test)): the dataset's own split, or a seeded one."""
+    if dataset.test is not None:
+        return (dataset.train, dataset.y_train), (dataset.test, dataset.y_test)
+    if not 0 < test_fraction < 1:
+        raise ConfigError("test_fraction must be a number in (0, 1).")
+    if len(dataset.train) < 2:
+        raise DataError(f"{dataset.name} has {len(dataset.train)} row; at least 2 are needed.")
+    y = dataset.y_train
+    parts = train_test_split(
+        dataset.train, *([] if y is None else [y]), test_size=test_fraction, random_state=seed
+    )
+    if y is None:
+        return (parts[0], None), (parts[1], None)
+    return (parts[0], parts[2]), (parts[1], parts[3])
+
+
+def data_defaults(dataset: Dataset, binarize: str) -> dict:
+    """Estimator parameters that suit the data: likelihood, scaling, image shape."""
+    if binarize == "dynamic":
+        return {
+            "likelihood": "bernoulli",
+            "binarize": "dynamic",
+            "image_shape": dataset.image_shape,
+        }
+    if dataset.kind == "binary":
+        return {"likelihood": "bernoulli", "image_shape": dataset.image_shape}
+    if dataset.kind == "real":
+        return {"likelihood": "gaussian", "standardize": True}
+    return {"likelihood": "gaussian", "image_shape": dataset.image_shape}
+
+
+def train_run(
+    source: str,
+    *,
+    model: str = "vae",
+    params: dict | None = None,
+    out: str | os.PathLike | None = None,
+    data_dir: str | None = None,
+    binarize: str = "none",
+    test_fraction: float = 0.1,
+    seed: int = 0,
+    overwrite: bool = False,
+    pictures: bool = True,
+    verbose: bool = True,
+) -> Run:
+    """Train ``model`` on ``source`` and write the run folder; returns the Run."""
+    if model not in MODELS:
+        raise ConfigError(f"Unknown model {model!r}; choose one of {', '.join(MODELS)}.")
+    threshold = _threshold(binarize)
+    dataset = load_dataset(
+        source, data_dir=data_dir, binarize="none" if threshold is not None else binarize, seed=seed
+    )
+    (X_train, _), (X_test, y_test) = held_out(dataset, test_fraction, seed)
+    effective = {**data_defaults(dataset, binarize), "random_state": seed, "verbose": verbose}
+    if threshold is not None:
+        effective |= {"likelihood": "bernoulli", "binarize": threshold}
+    effective |= params or {}
+    estimator = _make_estimator(model, effective)
+    target = (
+        Path(out) if out is not None else _free_folder(Path("runs") / f"{dataset.name}-{model}")
+    )
+    if target.exists() and not overwrite:
+        raise ConfigError(f"{target} already exists; choose another --out or pass --overwrite.")
+    start = time.perf_counter()
+    with _staging(target) as staging:
+        estimator.fit(X_train)
+        seconds = time.perf_counter() - start
+        estimator.save(staging)
+        info = {
+            "vaekit_version": __version__,
+            "model": model,
+            "data": {
+                "source": str(source),
+                "name": dataset.name,
+                "data_dir": None if data_dir is None else str(Path(data_dir).resolve()),
+                "binarize": "none" if threshold is not None else binarize,
+                "seed": seed,
+                "test_fraction": test_fraction,
+                "kind": dataset.kind,
+                "image_shape": list(dataset.image_shape) if dataset.image_shape else None,
+                "n_train": len(X_train),
+                "n_test": len(X_test),
+            },
+            "params": _jsonable(estimator.get_params()),
+            "training_seconds": round(seconds, 2),
+            "epochs": estimator.n_epochs_,
+        }
+        run = Run(staging, estimator, info)
+        info["metrics"] = run_metrics(estimator, X_test, REPORT_SAMPLES)
+        write_atomic(staging / RUN_FILE, (json.dumps(info, indent=2) + "\n").encode())
+        if pictures:
+            build_report(run, X_test, y_test)
+    return Run(target, estimator, info)
+
+
+def open_run(folder: str | os.PathLike) -> Run:
+    """Load a run folder written by ``train_run``."""
+    folder = Path(folder)
+    path = folder / RUN_FILE
+    if not path.is_file():
+        raise ModelFileError(f"{folder} is not a vaekit run folder: {RUN_FILE} is missing.")
+    try:
+        info = json.loads(path.read_text())
+        info["data"]["source"]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
+        raise ModelFileError(f"{path} is not a valid run description.") from None
+    return Run(folder, load(folder), info)
+
+
+def run_metrics(estimator: LatentEstimator, X: np.ndarray, n_samples: int) -> dict[str, float]:
+    """Held-out numbers, in nats per example for densities: log p(x), ELBO, squared error."""
+    recon = estimator.reconstruct(X)
+    metrics = {"n_examples": len(X), "squared_error": float(((recon - X) ** 2).sum(1).mean())}
+    if isinstance(estimator, VAE):
+        log_px = estimator.score_samples(X, n_samples)
+        metrics |= {
+            "log_likelihood": float(log_px.mean()),
+            "log_likelihood_sem": float(log_px.std(ddof=1) / np.sqrt(len(X)))
+            if len(X) > 1
+            else 0.0,
+            "importance_samples": n_samples,
+            "elbo": float(estimator.elbo(X).mean()),
+            "bits_per_dim": float(-log_px.mean() / (X.shape[1] * np.log(2))),
+        }
+    return metrics
+
+
+def build_report(run: Run, X: np.ndarray, y: np.ndarray | None) -> Path:
+    """Draw the run's pictures from held-out rows and write report.html."""
+    images = draw_pictures(run, X, y)
+    title = f"vaekit {run.info['model']} on {run.info['data']['name']}"
+    config = {"model": run.info["model"], "data": run.info["data"], "params": run.info["params"]}
+    return write_report(
+        run.folder,
+        title=title,
+        config=config,
+        metrics={
+            **run.info["metrics"],
+            "epochs": run.info["epochs"],
+            "training_seconds": run.info["training_seconds"],
+        },
+        history=run.estimator.history_,
+        images=images,
+    )
+
+
+def draw_pictures(run: Run, X: np.ndarray, y: np.ndarray | None) -> dict[str, Path]:
+    """Every picture that suits the model and data, as {caption: path}."""
+    est, shape, folder = run.estimator, run.image_shape, run.folder
+    is_vae = isinstance(est, VAE)
+    images: dict[str, Path] = {}
+    if is_vae and shape:
+        images["samples"] = plots.image_grid(est.sample(64), shape, folder / "samples.png")
+    if is_vae and not shape:
+        images["samples against data"] = plots.tabular_samples(
+            X, est.sample(len(X)), folder / "samples.png"
+        )
+    if shape:
+        originals = X[:16]
+        images["reconstructions"] = plots.reconstruction_pairs(
+            originals, est.reconstruct(originals), shape, folder / "reconstructions.png"
+        )
+    what = "posterior means" if is_vae else "codes"
+    images["latent space"] = plots.latent_scatter(
+        est.transform(X), folder / "latent.png", labels=y, what=what
+    )
+    if is_vae and shape and est.n_components == 2:
+        grid = plots.standard_normal_grid(15)
+        images["manifold"] = plots.manifold_grid(
+            est.inverse_transform(grid), shape, folder / "manifold.png"
+        )
+    if shape and len(X) >= 2:
+        images["interpolations"] = plots.interpolation_strips(
+            interpolate(est, X[:8:2], X[1:8:2], 10), shape, folder / "interpolation.png"
+        )
+    if is_vae and shape:
+        n_dims = min(est.n_components, 8)
+        images["latent traversals"] = plots.traversal_grid(
+            traverse(est, n_dims, 9), shape, folder / "traversal.png", n_dims=n_dims, n_steps=9
+        )
+    images["training curves"] = plots.training_curves(est.history_, folder / "curves.png")
+    return images
+
+
+def interpolate(
+    est: LatentEstimator, X_from: np.ndarray, X_to: np.ndarray, steps: int
+) -> np.ndarray:
+    """Decoded straight lines between the codes of paired rows: (pairs, steps, n_features)."""
+    z_from, z_to = est.transform(X_from), est.transform(X_to)
+    t = np.linspace(0.0, 1.0, steps)[None, :, None]
+    path = (1 - t) * z_from[:, None, :] + t * z_to[:, None, :]
+    decoded = est.inverse_transform(path.reshape(-1, est.n_components))
+    return decoded.reshape(len(X_from), steps, -1)
+
+
+def traverse(est: LatentEstimator, n_dims: int, steps: int, span: float = 2.5) -> np.ndarray:
+    """Decode z = 0 with one unit at a time swept over [-span, span]: (n_dims * steps, D)."""
+    values = np.linspace(-span, span, steps)
+    Z = np.zeros((n_dims, steps, est.n_components))
+    for d in range(n_dims):
+        Z[d, :, d] = values
+    return est.inverse_transform(Z.reshape(-1, est.n_components))
+
+
+def _threshold(binarize: str) -> float | None:
+    if binarize in DATA_BINARIZE:
+        return None
+    try:
+        return float(binarize)
+    except ValueError:
+        raise ConfigError(
+            f"binarize must be one of {', '.join(DATA_BINARIZE)} or a threshold; got {binarize!r}."
+        ) from None
+
+
+def _make_estimator(model: str, params: dict) -> LatentEstimator:
+    cls = MODELS[model]
+    accepted = cls().get_params()
+    if unknown := sorted(set(params) - set(accepted)):
+        raise ConfigError(f"Unknown {model} parameter(s): {', '.join(unknown)}.")
+    return cls(**params)
+
+
+def _jsonable(params: dict) -> dict:
+    return {
+        k: list(v) if isinstance(v, tuple) else v
+        for k, v in params.items()
+        if k not in ("encoder", "decoder")
+    }
+
+
+def _free_folder(base: Path) -> Path:
+    candidate, n = base, 1
+    while candidate.exists():
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate
+
+
+class _staging:
+    """A temporary folder beside ``target`` that replaces it on success and vanishes on failure."""
+
+    def __init__(self, target: Path):
+        self.target = target
+
+    def __enter__(self) -> Path:
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        self.path = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.", dir=self.target.parent))
+        self.path.chmod(0o777 & ~UMASK)  # mkdtemp makes 0700; give the run the usual mode
+        return self.path
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            shutil.rmtree(self.path, ignore_errors=True)
+            return
+        old = None
+        if self.target.exists():
+            old = self.path.with_name(self.path.name + ".old")
+            os.replace(self.target, old)
+        os.replace(self.path, self.target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
