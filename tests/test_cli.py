@@ -101,7 +101,7 @@ def test_sample_encode_evaluate_score_round_trip(run, tmp_path):
 
     done = vaekit("evaluate", run, "--samples", 50, "--json", tmp_path / "m.json")
     metrics = json.loads((tmp_path / "m.json").read_text())
-    assert "log_likelihood" in done.stdout and metrics["n_examples"] == 450
+    assert "log p(x), nats/example" in done.stdout and metrics["n_examples"] == 450
     assert metrics["log_likelihood"] > metrics["elbo"]
     assert metrics["bits_per_dim"] == pytest.approx(-metrics["log_likelihood"] / (64 * np.log(2)))
 
@@ -236,3 +236,27 @@ def test_demo_writes_two_reports_that_render(tmp_path):
     check_report_in_browser(tmp_path / "demo" / "vae" / "report.html", VAE_CAPTIONS, screenshot)
     ae_captions = ["reconstructions", "latent space", "interpolations", "training curves"]
     check_report_in_browser(tmp_path / "demo" / "autoencoder" / "report.html", ae_captions)
+
+
+def test_data_of_the_wrong_width_for_a_run_is_refused(run, tmp_path):
+    np.save(tmp_path / "wide.npy", np.zeros((5, 10)))
+    done = vaekit(
+        "score", run, "--data", tmp_path / "wide.npy", "--out", tmp_path / "s.csv", check=False
+    )
+    assert_clean_error(done, "10 features", "expecting 64")
+    assert not (tmp_path / "s.csv").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["sample", "-n", "0"],
+        ["traverse", "--steps", "0"],
+        ["interpolate", "--pairs", "-1"],
+        ["evaluate", "--samples", "0"],
+        ["score", "--samples", "x"],
+    ],
+)
+def test_counts_must_be_positive(run, args):
+    done = vaekit(args[0], run, *args[1:], check=False)
+    assert done.returncode == 2 and "expected a positive integer" in done.stderr

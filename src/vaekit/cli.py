@@ -52,6 +52,28 @@ def _int_tuple(text: str) -> tuple[int, ...]:
         ) from None
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """An argparse type: a number strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
+    return value
+
+
 def _optional(convert):
     def parse(text: str):
         return None if text.lower() == "none" else convert(text)
@@ -278,10 +300,25 @@ def cmd_demo(args) -> None:
 
 
 # ---- output helpers ----
+METRIC_LABELS = {
+    "n_examples": "examples",
+    "log_likelihood": "log p(x), nats/example",
+    "elbo": "ELBO, nats/example",
+    "bits_per_dim": "bits/dim (-log p(x))",
+    "squared_error": "squared error/example",
+}
+
+
 def _print_metrics(metrics: dict) -> None:
-    for key, value in metrics.items():
-        text = f"{value:.4f}" if isinstance(value, float) else str(value)
-        print(f"  {key:<22}{text:>14}")
+    """The numbers a person reads first, labelled with their units."""
+    for key, label in METRIC_LABELS.items():
+        if key not in metrics:
+            continue
+        value = metrics[key]
+        text = f"{value:.3f}" if isinstance(value, float) else str(value)
+        if key == "log_likelihood":
+            text += f" ± {metrics['log_likelihood_sem']:.3f} (K={metrics['importance_samples']})"
+        print(f"  {label:<24}{text}")
 
 
 def _write_output(path: Path, data: bytes) -> None:
@@ -391,7 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--test-fraction",
-        type=float,
+        type=fraction,
         help="held-out fraction for data without a test split (default: 0.1)",
     )
     train.add_argument(
@@ -411,7 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run")
     data_options(evaluate)
     evaluate.add_argument(
-        "--samples", type=int, default=1000, help="importance samples K (default: 1000)"
+        "--samples", type=positive_int, default=1000, help="importance samples K (default: 1000)"
     )
     evaluate.add_argument("--json", help="also write the numbers to this JSON file")
 
@@ -419,7 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
         "sample", cmd_sample, "Generate new examples: a picture (.png) or rows (.npy, .csv)."
     )
     sample.add_argument("run")
-    sample.add_argument("-n", type=int, default=64, help="how many (default: 64)")
+    sample.add_argument("-n", type=positive_int, default=64, help="how many (default: 64)")
     sample.add_argument("--out", default="samples.png", help="output file (default: samples.png)")
     sample.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     sample.add_argument(
@@ -433,7 +470,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reconstruct.add_argument("run")
     data_options(reconstruct)
-    reconstruct.add_argument("-n", type=int, default=16, help="how many rows (default: 16)")
+    reconstruct.add_argument(
+        "-n", type=positive_int, default=16, help="how many rows (default: 16)"
+    )
     reconstruct.add_argument(
         "--out", default="reconstructions.png", help="output file (default: reconstructions.png)"
     )
@@ -454,16 +493,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     inter.add_argument("run")
     data_options(inter)
-    inter.add_argument("--pairs", type=int, default=4, help="how many pairs (default: 4)")
-    inter.add_argument("--steps", type=int, default=10, help="images per strip (default: 10)")
+    inter.add_argument("--pairs", type=positive_int, default=4, help="how many pairs (default: 4)")
+    inter.add_argument(
+        "--steps", type=positive_int, default=10, help="images per strip (default: 10)"
+    )
     inter.add_argument(
         "--out", default="interpolation.png", help="output picture (default: interpolation.png)"
     )
 
     trav = command("traverse", cmd_traverse, "Sweep one latent unit at a time, the others at zero.")
     trav.add_argument("run")
-    trav.add_argument("--dims", type=int, default=8, help="at most this many units (default: 8)")
-    trav.add_argument("--steps", type=int, default=9, help="images per unit (default: 9)")
+    trav.add_argument(
+        "--dims", type=positive_int, default=8, help="at most this many units (default: 8)"
+    )
+    trav.add_argument("--steps", type=positive_int, default=9, help="images per unit (default: 9)")
     trav.add_argument(
         "--span", type=float, default=2.5, help="sweep z from -SPAN to SPAN (default: 2.5)"
     )
@@ -479,7 +522,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("run")
     data_options(score)
     score.add_argument(
-        "--samples", type=int, default=1000, help="importance samples K (default: 1000)"
+        "--samples", type=positive_int, default=1000, help="importance samples K (default: 1000)"
     )
     score.add_argument("--out", required=True, help="the CSV file to write")
 

@@ -135,7 +135,10 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         With ``reset`` (in ``fit``) the scaler is fitted; with ``binarize="dynamic"`` the
         training data stay intensities, and each batch is binarised afresh during training.
         """
-        X = validate_data(self, X, reset=reset, dtype=[np.float32, np.float64])
+        try:
+            X = validate_data(self, X, reset=reset, dtype=[np.float32, np.float64])
+        except ValueError as err:  # scikit-learn's sentence, as vaekit's own error
+            raise DataError(str(err)) from None
         X = np.asarray(X, dtype=np.float32)
         if self.binarize == "dynamic":
             if X.min() < 0 or X.max() > 1:
@@ -258,7 +261,10 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
 
 def _check_latent(Z, n_components: int) -> np.ndarray:
-    Z = check_array(Z, dtype=[np.float32, np.float64])
+    try:
+        Z = check_array(Z, dtype=[np.float32, np.float64])
+    except ValueError as err:
+        raise DataError(f"Latent codes: {err}") from None
     if Z.shape[1] != n_components:
         raise ConfigError(
             f"Latent codes have {Z.shape[1]} columns; this model has n_components={n_components}."
