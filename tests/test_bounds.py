@@ -6,7 +6,7 @@ import torch
 from scipy.stats import multivariate_normal
 
 import vaekit
-from vaekit.evaluate import elbo, log_likelihood
+from vaekit.bounds import elbo, log_likelihood
 from vaekit.model import log_mean_exp
 
 

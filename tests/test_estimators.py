@@ -253,7 +253,7 @@ def test_standardize_keeps_densities_and_outputs_in_the_original_units(digits, t
     # A density of x in original units: x -> a x + b changes log p by -D log a.
     log_p = scaled.score_samples(X, n_samples=20)
     model_space = scaled._map(
-        lambda m, x: vaekit.evaluate.log_likelihood(m, x, 20, vaekit.estimators.base.seed_from(0)),
+        lambda m, x: vaekit.bounds.log_likelihood(m, x, 20, vaekit.estimators.base.seed_from(0)),
         scaled._prepare(X, reset=False),
     )
     np.testing.assert_allclose(log_p, model_space - np.log(scaled.scale_).sum(), rtol=1e-5)

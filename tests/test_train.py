@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 from torch import nn
 from torch.optim.optimizer import register_optimizer_step_pre_hook
@@ -104,3 +105,28 @@ def test_the_progress_bar_shows_only_when_verbose(capsys):
         train(model, torch.randn(30, 4), loss, loss, options, torch.Generator())
         shown = "training" in capsys.readouterr().err
         assert shown == verbose
+
+
+def test_cosine_schedule_anneals_the_learning_rate_to_zero():
+    model = nn.Linear(3, 1)
+    loss = _regression_losses(model)
+    rates = []
+
+    def record(optimizer, *_):
+        rates.append(optimizer.param_groups[0]["lr"])
+
+    handle = register_optimizer_step_pre_hook(record)
+    try:
+        options = TrainingOptions(
+            batch_size=100,
+            max_epochs=4,
+            learning_rate=0.1,
+            learning_rate_schedule="cosine",
+            patience=None,
+            verbose=False,
+        )
+        train(model, torch.randn(50, 4), loss, loss, options, torch.Generator())
+    finally:
+        handle.remove()
+    expected = [0.1 * (1 + math.cos(math.pi * e / 4)) / 2 for e in range(4)]
+    assert rates == pytest.approx(expected)

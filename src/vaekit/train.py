@@ -31,6 +31,7 @@ class TrainingOptions:
 
     batch_size: int = 128
     learning_rate: float = 1e-3
+    learning_rate_schedule: str = "constant"  # or "cosine": decays to 0 over max_epochs
     max_epochs: int = 100
     validation_fraction: float = 0.1
     patience: int | None = 10
@@ -80,6 +81,11 @@ def train(
     """
     X_train, X_val = split_validation(X, options.validation_fraction, generator)
     optimizer = torch.optim.Adam(module.parameters(), lr=options.learning_rate)
+    schedule = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=options.max_epochs)
+        if options.learning_rate_schedule == "cosine"
+        else None
+    )
     n = X_train.shape[0]
     history: list[dict[str, float]] = []
     best_loss, best_state, since_best = math.inf, None, 0
@@ -115,6 +121,8 @@ def train(
             stacked = torch.stack([terms.loss, terms.reconstruction, terms.regularizer])
             totals += stacked.detach() * x.shape[0]
             n_used += x.shape[0]
+        if schedule is not None:
+            schedule.step()
         loss, rec, reg = (totals / max(n_used, 1)).tolist()
         record = {
             "epoch": epoch + 1,

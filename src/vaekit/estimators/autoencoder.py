@@ -50,6 +50,7 @@ class Autoencoder(LatentEstimator):
         sparsity: float = 0.0,
         batch_size: int = 128,
         learning_rate: float = 1e-3,
+        learning_rate_schedule: str = "constant",
         max_epochs: int = 1000,
         validation_fraction: float = 0.1,
         patience: int | None = 20,
@@ -76,6 +77,7 @@ class Autoencoder(LatentEstimator):
         self.sparsity = sparsity
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.learning_rate_schedule = learning_rate_schedule
         self.max_epochs = max_epochs
         self.validation_fraction = validation_fraction
         self.patience = patience

@@ -68,6 +68,10 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             "learning_rate must be a positive number.",
         )
         require(
+            self.learning_rate_schedule in ("constant", "cosine"),
+            "learning_rate_schedule must be 'constant' or 'cosine'.",
+        )
+        require(
             isinstance(self.validation_fraction, Real) and 0 <= self.validation_fraction < 1,
             "validation_fraction must be a number in [0, 1).",
         )
@@ -182,6 +186,7 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         options = TrainingOptions(
             batch_size=self.batch_size,
             learning_rate=self.learning_rate,
+            learning_rate_schedule=self.learning_rate_schedule,
             max_epochs=self.max_epochs,
             validation_fraction=self.validation_fraction,
             patience=self.patience,

@@ -9,7 +9,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ..evaluate import elbo, log_likelihood
+from ..bounds import elbo, log_likelihood
 from ..model import LossTerms, VAEModule
 from .base import LatentEstimator, is_int, require, seed_from, seed_generator
 
@@ -66,6 +66,8 @@ class VAE(LatentEstimator):
     batch_size, learning_rate, max_epochs, validation_fraction, patience, clip_grad_norm
         Training: Adam on shuffled batches; early stopping on the validation negative ELBO
         after ``patience`` epochs without improvement, restoring the best weights.
+    learning_rate_schedule : {"constant", "cosine"}, default="constant"
+        "cosine" anneals the learning rate to zero over ``max_epochs``.
     random_state : int, RandomState or None, default=None
         Seeds weights, batches, noise and evaluation; the same seed gives the same model.
     verbose : bool, default=True
@@ -110,6 +112,7 @@ class VAE(LatentEstimator):
         n_importance_samples: int = 1000,
         batch_size: int = 128,
         learning_rate: float = 1e-3,
+        learning_rate_schedule: str = "constant",
         max_epochs: int = 1000,
         validation_fraction: float = 0.1,
         patience: int | None = 20,
@@ -139,6 +142,7 @@ class VAE(LatentEstimator):
         self.n_importance_samples = n_importance_samples
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.learning_rate_schedule = learning_rate_schedule
         self.max_epochs = max_epochs
         self.validation_fraction = validation_fraction
         self.patience = patience
