@@ -3,8 +3,10 @@
 import numpy as np
 import pytest
 import torch
+from scipy.stats import multivariate_normal
 from sklearn.datasets import load_digits
 
+import vaekit
 from vaekit.distributions import make_likelihood
 from vaekit.model import VAEModule
 from vaekit.nets import build_networks
@@ -35,3 +37,43 @@ def _small_vae_module(n_features=6, latent_dim=2, likelihood="gaussian", seed=0,
         activation="tanh",
     )
     return VAEModule(encoder, decoder, lik, latent_dim).double().eval()
+
+
+@pytest.fixture
+def linear_gaussian_vae():
+    """A factory of fitted linear VAEs whose decoder is x = W z + b + sigma * noise, set by hand."""
+    return _linear_gaussian_vae
+
+
+def _linear_gaussian_vae(W, b, sigma, exact_posterior=True):
+    """With ``exact_posterior`` the encoder is p(z|x) itself, else a shrunken version."""
+    D, L = W.shape
+    vae = vaekit.VAE(
+        L, architecture="linear", sigma="fixed", sigma_value=sigma, max_epochs=1, verbose=False
+    )
+    vae.fit(np.random.default_rng(0).normal(size=(20, D)))
+    precision = np.eye(L) + W.T @ W / sigma**2
+    cov = np.linalg.inv(precision)
+    A = cov @ W.T / sigma**2
+    if not exact_posterior:
+        A = A * 0.8
+    with torch.no_grad():
+        enc, dec = vae.module_.encoder, vae.module_.decoder
+        enc.weight.copy_(torch.from_numpy(np.vstack([A, np.zeros((L, D))])))
+        enc.bias.copy_(torch.from_numpy(np.concatenate([-A @ b, np.log(np.diag(cov))])))
+        dec.weight.copy_(torch.from_numpy(W))
+        dec.bias.copy_(torch.from_numpy(b))
+    return vae
+
+
+@pytest.fixture
+def linear_model():
+    """(W, b, sigma, X, exact log p(X)) of a linear Gaussian model with a diagonal posterior."""
+    rng = np.random.default_rng(3)
+    D, L, sigma = 5, 2, 0.5
+    Q, _ = np.linalg.qr(rng.normal(size=(D, L)))
+    W = Q * np.array([2.0, 1.0])  # orthogonal columns: the exact posterior is diagonal
+    b = rng.normal(size=D)
+    X = rng.multivariate_normal(b, W @ W.T + sigma**2 * np.eye(D), size=300)
+    exact = multivariate_normal(b, W @ W.T + sigma**2 * np.eye(D)).logpdf(X)
+    return W, b, sigma, X, exact

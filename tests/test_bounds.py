@@ -1,9 +1,7 @@
 """The bounds: ELBO, IWAE, and the importance-sampled log-likelihood against exact values."""
 
 import numpy as np
-import pytest
 import torch
-from scipy.stats import multivariate_normal
 
 import vaekit
 from vaekit.bounds import elbo, log_likelihood
@@ -52,50 +50,19 @@ def test_training_losses_agree_at_k_equal_one(small_vae_module):
     torch.testing.assert_close(elbo_loss, -(log_px.mean() - q.kl_standard_normal().mean()))
 
 
-def _linear_gaussian_vae(W, b, sigma, exact_posterior=True):
-    """A fitted linear VAE whose decoder is x = W z + b + sigma * noise, set by hand."""
-    D, L = W.shape
-    vae = vaekit.VAE(
-        L, architecture="linear", sigma="fixed", sigma_value=sigma, max_epochs=1, verbose=False
-    )
-    vae.fit(np.random.default_rng(0).normal(size=(20, D)))
-    precision = np.eye(L) + W.T @ W / sigma**2
-    cov = np.linalg.inv(precision)
-    A = cov @ W.T / sigma**2
-    if not exact_posterior:
-        A = A * 0.8
-    with torch.no_grad():
-        enc, dec = vae.module_.encoder, vae.module_.decoder
-        enc.weight.copy_(torch.from_numpy(np.vstack([A, np.zeros((L, D))])))
-        enc.bias.copy_(torch.from_numpy(np.concatenate([-A @ b, np.log(np.diag(cov))])))
-        dec.weight.copy_(torch.from_numpy(W))
-        dec.bias.copy_(torch.from_numpy(b))
-    return vae
-
-
-@pytest.fixture
-def linear_model():
-    rng = np.random.default_rng(3)
-    D, L, sigma = 5, 2, 0.5
-    Q, _ = np.linalg.qr(rng.normal(size=(D, L)))
-    W = Q * np.array([2.0, 1.0])  # orthogonal columns: the exact posterior is diagonal
-    b = rng.normal(size=D)
-    X = rng.multivariate_normal(b, W @ W.T + sigma**2 * np.eye(D), size=300)
-    exact = multivariate_normal(b, W @ W.T + sigma**2 * np.eye(D)).logpdf(X)
-    return W, b, sigma, X, exact
-
-
-def test_score_samples_is_exact_when_the_encoder_is_the_true_posterior(linear_model):
+def test_score_samples_is_exact_when_the_encoder_is_the_true_posterior(
+    linear_model, linear_gaussian_vae
+):
     W, b, sigma, X, exact = linear_model
-    vae = _linear_gaussian_vae(W, b, sigma)
+    vae = linear_gaussian_vae(W, b, sigma)
     # With q(z|x) = p(z|x) every importance weight equals p(x): exact even with K = 1.
     np.testing.assert_allclose(vae.score_samples(X, n_samples=1), exact, atol=1e-4)
     np.testing.assert_allclose(vae.score_samples(X, n_samples=100), exact, atol=1e-4)
 
 
-def test_score_samples_matches_exact_marginal_within_its_error(linear_model):
+def test_score_samples_matches_exact_marginal_within_its_error(linear_model, linear_gaussian_vae):
     W, b, sigma, X, exact = linear_model
-    vae = _linear_gaussian_vae(W, b, sigma, exact_posterior=False)
+    vae = linear_gaussian_vae(W, b, sigma, exact_posterior=False)
     estimates = {K: vae.score_samples(X, n_samples=K) for K in (1, 10, 2000)}
     gap = exact - estimates[2000]
     assert abs(gap.mean()) < max(3 * gap.std() / np.sqrt(len(gap)), 1e-3)

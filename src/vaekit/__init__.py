@@ -3,6 +3,7 @@
 __version__ = "0.1.0"
 
 from .estimators import VAE, Autoencoder, load
+from .evaluation import evaluate
 from .exceptions import ConfigError, DataError, ModelFileError, TrainingError, VaekitError
 
 __all__ = [
@@ -13,5 +14,6 @@ __all__ = [
     "ModelFileError",
     "TrainingError",
     "VaekitError",
+    "evaluate",
     "load",
 ]

@@ -12,6 +12,7 @@ import hashlib
 import math
 
 import torch
+from tqdm.auto import tqdm
 
 from .model import VAEModule
 
@@ -54,12 +55,14 @@ def log_likelihood(
     n_samples: int,
     seed: int,
     batch_size: int = 256,
+    progress: bool = False,
 ) -> torch.Tensor:
     """Per-example log p(x) ~ logmeanexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)], in nats.
 
     For K = 1 its expectation is the ELBO; it rises towards log p(x) as K grows.
     """
     out = []
+    bar = tqdm(total=X.shape[0], desc=f"log p(x), K={n_samples}", unit="row", disable=not progress)
     for x in _batches(X, batch_size):
         q = module.encode(x)
         noise = RowNoise(x, seed, module.latent_dim)
@@ -68,6 +71,8 @@ def log_likelihood(
             eps = noise.draw(min(SAMPLE_CHUNK, n_samples - start))
             total = torch.logaddexp(total, torch.logsumexp(module.log_weights(x, q, eps), 0))
         out.append(total - math.log(n_samples))
+        bar.update(x.shape[0])
+    bar.close()
     return torch.cat(out)
 
 

@@ -18,9 +18,10 @@ import numpy as np
 
 from . import __version__, plots
 from .estimators import VAE, Autoencoder
+from .evaluation import evaluate
 from .exceptions import ConfigError, VaekitError
 from .io import write_atomic
-from .runs import MODELS, interpolate, open_run, run_metrics, train_run, traverse
+from .runs import MODELS, interpolate, open_run, train_run, traverse
 
 try:
     import tomllib
@@ -174,7 +175,7 @@ def cmd_train(args) -> None:
 def cmd_evaluate(args) -> None:
     run = open_run(args.run)
     X, _ = run.load_data(args.data, args.data_dir)
-    metrics = run_metrics(run.estimator, X, args.samples)
+    metrics = evaluate(run.estimator, X, n_samples=args.samples)
     _print_metrics(metrics)
     if args.json:
         _write_output(Path(args.json), (json.dumps(metrics, indent=2) + "\n").encode())
@@ -304,8 +305,11 @@ METRIC_LABELS = {
     "n_examples": "examples",
     "log_likelihood": "log p(x), nats/example",
     "elbo": "ELBO, nats/example",
+    "kl": "KL(q||p), nats/example",
+    "active_units": "active latent units",
     "bits_per_dim": "bits/dim (-log p(x))",
     "squared_error": "squared error/example",
+    "reconstruction_nll_at_code": "-log p(x|code), nats",
 }
 
 
@@ -318,6 +322,8 @@ def _print_metrics(metrics: dict) -> None:
         text = f"{value:.3f}" if isinstance(value, float) else str(value)
         if key == "log_likelihood":
             text += f" ± {metrics['log_likelihood_sem']:.3f} (K={metrics['importance_samples']})"
+        if key == "active_units":
+            text += f" of {len(metrics['kl_per_unit'])}"
         print(f"  {label:<24}{text}")
 
 

@@ -22,6 +22,7 @@ from sklearn.model_selection import train_test_split
 from . import __version__, plots
 from .data import Dataset, load_dataset
 from .estimators import VAE, Autoencoder, LatentEstimator, load
+from .evaluation import evaluate
 from .exceptions import ConfigError, DataError, ModelFileError
 from .io import UMASK, write_atomic
 from .report import write_report
@@ -156,7 +157,7 @@ def train_run(
             "epochs": estimator.n_epochs_,
         }
         run = Run(staging, estimator, info)
-        info["metrics"] = run_metrics(estimator, X_test, REPORT_SAMPLES)
+        info["metrics"] = evaluate(estimator, X_test, n_samples=REPORT_SAMPLES)
         write_atomic(staging / RUN_FILE, (json.dumps(info, indent=2) + "\n").encode())
         if pictures:
             build_report(run, X_test, y_test)
@@ -177,24 +178,6 @@ def open_run(folder: str | os.PathLike) -> Run:
     return Run(folder, load(folder), info)
 
 
-def run_metrics(estimator: LatentEstimator, X: np.ndarray, n_samples: int) -> dict[str, float]:
-    """Held-out numbers, in nats per example for densities: log p(x), ELBO, squared error."""
-    recon = estimator.reconstruct(X)
-    metrics = {"n_examples": len(X), "squared_error": float(((recon - X) ** 2).sum(1).mean())}
-    if isinstance(estimator, VAE):
-        log_px = estimator.score_samples(X, n_samples)
-        metrics |= {
-            "log_likelihood": float(log_px.mean()),
-            "log_likelihood_sem": float(log_px.std(ddof=1) / np.sqrt(len(X)))
-            if len(X) > 1
-            else 0.0,
-            "importance_samples": n_samples,
-            "elbo": float(estimator.elbo(X).mean()),
-            "bits_per_dim": float(-log_px.mean() / (X.shape[1] * np.log(2))),
-        }
-    return metrics
-
-
 def build_report(run: Run, X: np.ndarray, y: np.ndarray | None) -> Path:
     """Draw the run's pictures from held-out rows and write report.html."""
     images = draw_pictures(run, X, y)
@@ -205,7 +188,7 @@ def build_report(run: Run, X: np.ndarray, y: np.ndarray | None) -> Path:
         title=title,
         config=config,
         metrics={
-            **run.info["metrics"],
+            **{k: v for k, v in run.info["metrics"].items() if not isinstance(v, list)},
             "epochs": run.info["epochs"],
             "training_seconds": run.info["training_seconds"],
         },

@@ -29,6 +29,7 @@ from ..train import TrainingOptions, train
 PREDICT_BATCH = 1024
 TUPLE_PARAMS = ("hidden_sizes", "channels", "image_shape")
 SCALER_MEAN, SCALER_SCALE = "scaler.mean", "scaler.scale"  # saved beside the module's weights
+EXTRA_PREFIXES = ("scaler.", "gmm.")  # the saved tensors that are not the module's
 
 
 def require(condition: bool, message: str) -> None:
@@ -46,6 +47,13 @@ def seed_from(random_state) -> int:
 
 def seed_generator(random_state) -> torch.Generator:
     return torch.Generator().manual_seed(seed_from(random_state))
+
+
+def finite_array(tensor: torch.Tensor | None, shape: tuple[int, ...], name: str) -> np.ndarray:
+    """A saved tensor as a NumPy array, checked for presence, shape and finiteness."""
+    if tensor is None or tuple(tensor.shape) != shape or not torch.isfinite(tensor).all():
+        raise ConfigError(f"{name} must be a finite array of shape {shape}")
+    return tensor.numpy()
 
 
 def bernoulli_draw(X: np.ndarray, seed: int) -> np.ndarray:
@@ -204,21 +212,46 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             regularizer_name=self.module_.regularizer_name,
         )
         self.n_epochs_ = len(self.history_)
+        self._fit_extra(X, generator)
         return self
+
+    def _fit_extra(self, X: np.ndarray, generator: torch.Generator) -> None:
+        """Fit what comes after the networks (the VAE's latent mixture); X is in model space."""
+
+    def _extra_tensors(self) -> dict[str, torch.Tensor]:
+        """State saved beside the module's weights: the scaler when ``standardize``."""
+        if not self.standardize:
+            return {}
+        return {
+            SCALER_MEAN: torch.from_numpy(self.mean_),
+            SCALER_SCALE: torch.from_numpy(self.scale_),
+        }
+
+    def _restore_extra(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Take back what ``_extra_tensors`` saved; raise ConfigError if it is missing or wrong."""
+        if self.standardize:
+            n = self.n_features_in_
+            self.mean_, self.scale_ = (
+                finite_array(tensors.pop(key, None), (n,), key).astype(np.float32)
+                for key in (SCALER_MEAN, SCALER_SCALE)
+            )
 
     def _min_epochs(self) -> int:
         return 0
 
     # ---- inference --------------------------------------------------------------------------
     @torch.no_grad()
-    def _map(self, fn, X: np.ndarray) -> np.ndarray:
+    def _map(self, fn, X: np.ndarray, batched: bool = True) -> np.ndarray:
         """Apply ``fn(module, batch)`` to batches of X in float64 and stack the results.
 
         Inference runs on a float64 copy of the module: the numbers are exact to far below a
-        nat, and a row's result does not depend on which other rows share its batch.
+        nat, and a row's result does not depend on which other rows share its batch. With
+        ``batched=False``, ``fn`` gets all rows at once (it batches them itself).
         """
         module = copy.deepcopy(self.module_).double().eval()
         tensor = torch.from_numpy(np.asarray(X, dtype=np.float64))
+        if not batched:
+            return fn(module, tensor).numpy()
         return torch.cat([fn(module, batch) for batch in tensor.split(PREDICT_BATCH)]).numpy()
 
     def transform(self, X) -> np.ndarray:
@@ -235,6 +268,17 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def reconstruct(self, X) -> np.ndarray:
         """Decode the code of each row: ``inverse_transform(transform(X))``."""
         return self.inverse_transform(self.transform(X))
+
+    def reconstruction_log_prob(self, X) -> np.ndarray:
+        """log p(x | decoder(code of x)) of each row in nats: how well the code explains x.
+
+        Not a density of x (the code depends on x); a density of the data's units, as
+        ``score_samples`` is, when ``standardize=True``.
+        """
+        check_is_fitted(self)
+        X = self._prepare(X, reset=False)
+        log_p = self._map(lambda m, x: m.likelihood.log_prob(x, m.decode(m.embed(x))), X)
+        return log_p + self._log_det_scaling()
 
     @property
     def _n_features_out(self) -> int:
@@ -256,12 +300,7 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             "n_features_in": int(self.n_features_in_),
             "custom_networks": custom,
         }
-        tensors = dict(self.module_.state_dict())
-        if self.standardize:
-            tensors |= {
-                SCALER_MEAN: torch.from_numpy(self.mean_),
-                SCALER_SCALE: torch.from_numpy(self.scale_),
-            }
+        tensors = dict(self.module_.state_dict()) | self._extra_tensors()
         return save_folder(folder, config, tensors, self.history_)
 
 

@@ -5,14 +5,12 @@ from __future__ import annotations
 import inspect
 import os
 
-import numpy as np
-import torch
 from torch import nn
 
 from ..exceptions import ConfigError, ModelFileError
 from ..io import load_folder
 from .autoencoder import Autoencoder
-from .base import SCALER_MEAN, SCALER_SCALE, TUPLE_PARAMS, LatentEstimator, is_int
+from .base import EXTRA_PREFIXES, TUPLE_PARAMS, LatentEstimator, is_int
 from .vae import VAE
 
 ESTIMATORS: dict[str, type[LatentEstimator]] = {"VAE": VAE, "Autoencoder": Autoencoder}
@@ -50,26 +48,21 @@ def load(
         k: tuple(v) if k in TUPLE_PARAMS and isinstance(v, list) else v for k, v in params.items()
     }
     estimator = cls(**params, encoder=encoder, decoder=decoder)
-    scaler = [tensors.pop(key, None) for key in (SCALER_MEAN, SCALER_SCALE)]
+    extra = {k: tensors.pop(k) for k in list(tensors) if k.startswith(EXTRA_PREFIXES)}
+    estimator.n_features_in_ = n_features
     try:
         estimator._check_params()
         module = estimator._build_module(n_features)
         module.load_state_dict(tensors, strict=True)
-        if estimator.standardize:
-            estimator.mean_, estimator.scale_ = (_scaler_array(t, n_features) for t in scaler)
+        estimator._restore_extra(extra)
+        if extra:
+            raise ConfigError(f"unexpected tensors {', '.join(sorted(extra))}")
     except (ConfigError, RuntimeError, TypeError) as err:
         raise ModelFileError(
             f"{folder} cannot be rebuilt from its config and weights: {err}"
         ) from None
     module.eval()
     estimator.module_ = module
-    estimator.n_features_in_ = n_features
     estimator.history_ = history
     estimator.n_epochs_ = len(history)
     return estimator
-
-
-def _scaler_array(tensor, n_features: int) -> np.ndarray:
-    if tensor is None or tuple(tensor.shape) != (n_features,) or not torch.isfinite(tensor).all():
-        raise ConfigError(f"the scaler must be {n_features} finite numbers per statistic")
-    return tensor.numpy().astype(np.float32)

@@ -6,12 +6,14 @@ from numbers import Real
 
 import numpy as np
 import torch
+from sklearn.mixture import GaussianMixture
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ..bounds import elbo, log_likelihood
+from ..exceptions import ConfigError
 from ..model import LossTerms, VAEModule
-from .base import LatentEstimator, is_int, require, seed_from, seed_generator
+from .base import LatentEstimator, finite_array, is_int, require, seed_from, seed_generator
 
 
 class VAE(LatentEstimator):
@@ -63,6 +65,9 @@ class VAE(LatentEstimator):
         Floor, in nats, on each latent unit's KL (batch mean).
     n_importance_samples : int, default=1000
         K for ``score_samples``: the importance-sampled log-likelihood.
+    gmm_components : int, default=10
+        Components of the Gaussian mixture fitted, after training, to the posterior means of the
+        training rows (the aggregate posterior): ``sample(sampler="gmm")`` draws z from it.
     batch_size, learning_rate, max_epochs, validation_fraction, patience, clip_grad_norm
         Training: Adam on shuffled batches; early stopping on the validation negative ELBO
         after ``patience`` epochs without improvement, restoring the best weights.
@@ -81,6 +86,8 @@ class VAE(LatentEstimator):
         Per-epoch loss, reconstruction, kl and their validation counterparts (nats/example).
     n_epochs_ : int
         Epochs trained.
+    gmm_ : sklearn.mixture.GaussianMixture
+        The mixture over the posterior means of the training rows (full covariances).
     n_features_in_ : int
         Number of features seen in ``fit``.
     """
@@ -110,6 +117,7 @@ class VAE(LatentEstimator):
         warmup_epochs: int = 0,
         free_bits: float = 0.0,
         n_importance_samples: int = 1000,
+        gmm_components: int = 10,
         batch_size: int = 128,
         learning_rate: float = 1e-3,
         learning_rate_schedule: str = "constant",
@@ -140,6 +148,7 @@ class VAE(LatentEstimator):
         self.warmup_epochs = warmup_epochs
         self.free_bits = free_bits
         self.n_importance_samples = n_importance_samples
+        self.gmm_components = gmm_components
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.learning_rate_schedule = learning_rate_schedule
@@ -199,7 +208,17 @@ class VAE(LatentEstimator):
         K = self.n_importance_samples if n_samples is None else n_samples
         require(is_int(K, 1), "n_samples must be a positive integer.")
         seed = seed_from(self.random_state)
-        return self._map(lambda m, x: log_likelihood(m, x, K, seed), X) + self._log_det_scaling()
+        log_px = self._map(
+            lambda m, x: log_likelihood(m, x, K, seed, progress=self.verbose), X, batched=False
+        )
+        return log_px + self._log_det_scaling()
+
+    def posterior(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """The diagonal Gaussian q(z|x) of each row: (means, variances), each (n, n_components)."""
+        check_is_fitted(self)
+        X = self._prepare(X, reset=False)
+        both = self._map(lambda m, x: _mean_and_log_var(m.encode(x)), X)
+        return both[:, : self.n_components], np.exp(both[:, self.n_components :])
 
     def score(self, X, y=None, n_samples: int | None = None) -> float:
         """Average importance-sampled log-likelihood of the rows of X, in nats."""
@@ -213,14 +232,81 @@ class VAE(LatentEstimator):
         seed = seed_from(self.random_state)
         return self._map(lambda m, x: elbo(m, x, n_samples, seed), X) + self._log_det_scaling()
 
-    def sample(self, n_samples: int = 1, *, mean: bool = True, random_state=None) -> np.ndarray:
-        """Generate rows: z ~ N(0, I), then the decoder mean (a draw of p(x|z) if not ``mean``)."""
+    def sample(
+        self,
+        n_samples: int = 1,
+        *,
+        sampler: str = "prior",
+        mean: bool = True,
+        random_state=None,
+    ) -> np.ndarray:
+        """Generate rows: z from the prior N(0, I) or from ``gmm_`` (``sampler="gmm"``), then the
+        decoder mean, or a draw of p(x|z) when ``mean`` is False."""
+        z = self.sample_latent(n_samples, sampler=sampler, random_state=random_state)
+        generator = seed_generator(self.random_state if random_state is None else random_state)
+        if mean:
+            rows = self._map(lambda m, b: m.likelihood.mean(m.decode(b)), z)
+        else:
+            rows = self._map(lambda m, b: m.likelihood.sample(m.decode(b), generator), z)
+        return self._to_data_space(rows)
+
+    def sample_latent(self, n_samples: int = 1, *, sampler: str = "prior", random_state=None):
+        """Latent codes z: (n_samples, n_components) from the prior or the fitted mixture."""
         check_is_fitted(self)
         require(is_int(n_samples, 1), "n_samples must be a positive integer.")
-        generator = seed_generator(self.random_state if random_state is None else random_state)
-        z = torch.randn((n_samples, self.n_components), generator=generator)
-        if mean:
-            rows = self._map(lambda m, b: m.likelihood.mean(m.decode(b)), z.numpy())
-        else:
-            rows = self._map(lambda m, b: m.likelihood.sample(m.decode(b), generator), z.numpy())
-        return self._to_data_space(rows)
+        require(sampler in ("prior", "gmm"), "sampler must be 'prior' or 'gmm'.")
+        seed = seed_from(self.random_state if random_state is None else random_state)
+        rng = np.random.default_rng(seed)
+        eps = rng.standard_normal((n_samples, self.n_components))
+        if sampler == "prior":
+            return eps
+        gmm = self.gmm_
+        component = rng.choice(len(gmm.weights_), size=n_samples, p=gmm.weights_)
+        chol = np.linalg.cholesky(gmm.covariances_)
+        return gmm.means_[component] + np.einsum("nij,nj->ni", chol[component], eps)
+
+    def _fit_extra(self, X: np.ndarray, generator: torch.Generator) -> None:
+        means = self._map(lambda m, x: m.embed(x), X)
+        k = min(self.gmm_components, len(means))
+        seed = int(torch.randint(2**31 - 1, (1,), generator=generator))
+        self.gmm_ = GaussianMixture(k, covariance_type="full", random_state=seed).fit(means)
+
+    def _extra_tensors(self) -> dict[str, torch.Tensor]:
+        gmm = self.gmm_
+        arrays = {"weights": gmm.weights_, "means": gmm.means_, "covariances": gmm.covariances_}
+        return super()._extra_tensors() | {
+            f"gmm.{k}": torch.from_numpy(v) for k, v in arrays.items()
+        }
+
+    def _restore_extra(self, tensors: dict[str, torch.Tensor]) -> None:
+        super()._restore_extra(tensors)
+        if "gmm.weights" not in tensors:
+            raise ConfigError("the latent mixture (gmm.*) is missing")
+        k, L = len(tensors["gmm.weights"]), self.n_components
+        arrays = {
+            name: finite_array(tensors.pop(f"gmm.{name}", None), shape, f"gmm.{name}")
+            for name, shape in (("weights", (k,)), ("means", (k, L)), ("covariances", (k, L, L)))
+        }
+        self.gmm_ = mixture_from_arrays(**arrays)
+
+
+def _mean_and_log_var(q) -> torch.Tensor:
+    return torch.cat([q.mean, q.log_var], dim=1)
+
+
+def mixture_from_arrays(weights, means, covariances) -> GaussianMixture:
+    """A fitted full-covariance GaussianMixture rebuilt from its three arrays (no pickle)."""
+    try:
+        chol = np.linalg.cholesky(covariances)
+    except np.linalg.LinAlgError:
+        raise ConfigError("gmm.covariances must be positive definite") from None
+    k = len(weights)
+    if k == 0 or abs(weights.sum() - 1) > 1e-6 or (weights < 0).any():
+        raise ConfigError("gmm.weights must be probabilities that sum to one")
+    gmm = GaussianMixture(k, covariance_type="full")
+    gmm.weights_, gmm.means_, gmm.covariances_ = weights, means, covariances
+    identity = np.eye(means.shape[1])
+    gmm.precisions_cholesky_ = np.stack([np.linalg.solve(c, identity).T for c in chol])
+    gmm.precisions_ = np.einsum("kij,klj->kil", gmm.precisions_cholesky_, gmm.precisions_cholesky_)
+    gmm.converged_, gmm.n_iter_, gmm.lower_bound_ = True, 0, -np.inf
+    return gmm

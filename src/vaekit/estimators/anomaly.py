@@ -1,0 +1,201 @@
+"""Anomaly detection with a VAE or an autoencoder, in scikit-learn's outlier-detector shape.
+
+A row's score is how well the model explains it (higher = more normal): the importance-sampled
+log p(x), the ELBO, or minus the squared reconstruction error. ``offset_`` is the
+``100 * contamination`` percentile of the scores of the reference rows (the training rows in
+``fit``), so about that fraction of them is flagged.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, OutlierMixin, clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ..exceptions import ConfigError, DataError
+from .base import LatentEstimator, is_int, require, seed_from
+from .vae import VAE
+
+SCORE_TYPES = ("log_likelihood", "elbo", "reconstruction")
+
+
+class AnomalyDetector(OutlierMixin, BaseEstimator):
+    """Flag rows that a VAE (or an autoencoder) trained on normal data explains badly.
+
+    Parameters
+    ----------
+    estimator : VAE or Autoencoder, default=None
+        An unfitted template; ``fit`` trains a clone of it (the template is never fitted).
+        None means ``VAE(verbose=False)``.
+    score_type : {"log_likelihood", "elbo", "reconstruction"}, default="log_likelihood"
+        The score of a row: its importance-sampled log p(x) in nats (VAE), its ELBO in nats
+        (VAE), or minus its squared reconstruction error summed over features (VAE or
+        Autoencoder).
+    contamination : float, default=0.1
+        The expected fraction of outliers, in (0, 0.5]: ``offset_`` is this quantile of the
+        training scores.
+    n_importance_samples : int, default=1000
+        K for ``score_type="log_likelihood"``.
+    random_state : int, RandomState or None, default=None
+        Seeds the clone (its weights, training and scoring noise). None keeps the template's
+        ``random_state``, or draws one seed if the template has none, so that a fitted detector
+        always gives a row the same score.
+
+    Attributes
+    ----------
+    estimator_ : VAE or Autoencoder
+        The fitted model.
+    offset_ : float
+        The ``100 * contamination`` percentile of the reference scores; ``decision_function``
+        is ``score_samples - offset_``.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    """
+
+    def __init__(
+        self,
+        estimator: LatentEstimator | None = None,
+        *,
+        score_type: str = "log_likelihood",
+        contamination: float = 0.1,
+        n_importance_samples: int = 1000,
+        random_state=None,
+    ):
+        self.estimator = estimator
+        self.score_type = score_type
+        self.contamination = contamination
+        self.n_importance_samples = n_importance_samples
+        self.random_state = random_state
+
+    # ---- set-up -------------------------------------------------------------------------
+    def _check_params(self, estimator) -> None:
+        require(
+            isinstance(estimator, LatentEstimator),
+            "estimator must be a vaekit VAE or Autoencoder (or None for a default VAE).",
+        )
+        require(
+            self.score_type in SCORE_TYPES,
+            "score_type must be 'log_likelihood', 'elbo' or 'reconstruction'.",
+        )
+        require(
+            self.score_type == "reconstruction" or isinstance(estimator, VAE),
+            f"the {self.score_type} score needs a VAE; "
+            "use score_type='reconstruction' for an autoencoder.",
+        )
+        require(
+            isinstance(self.contamination, Real)
+            and not isinstance(self.contamination, bool)
+            and 0 < self.contamination <= 0.5,
+            "contamination must be a number in (0, 0.5].",
+        )
+        require(
+            is_int(self.n_importance_samples, 1),
+            "n_importance_samples must be a positive integer.",
+        )
+
+    def _validate(self, X, reset: bool) -> np.ndarray:
+        try:
+            return validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
+        except ValueError as err:  # scikit-learn's sentence, as vaekit's own error
+            raise DataError(str(err)) from None
+
+    def _template(self) -> LatentEstimator:
+        return VAE(verbose=False) if self.estimator is None else self.estimator
+
+    def _seeded_clone(self, template: LatentEstimator) -> LatentEstimator:
+        model = clone(template)
+        if self.random_state is not None:
+            seed = self.random_state
+            model.set_params(random_state=seed if isinstance(seed, Integral) else seed_from(seed))
+        elif model.random_state is None:
+            # A model without a seed would draw fresh scoring noise at every call.
+            model.set_params(random_state=seed_from(None))
+        return model
+
+    # ---- fitting --------------------------------------------------------------------------
+    def fit(self, X, y=None):
+        """Train a clone of ``estimator`` on the rows of X (y is ignored) and set ``offset_``."""
+        self._fit(X)
+        return self
+
+    def fit_predict(self, X, y=None) -> np.ndarray:
+        """``fit(X).predict(X)``, reusing the training scores: +1 inlier, -1 outlier."""
+        return self._predict_from(self._fit(X))
+
+    def _fit(self, X) -> np.ndarray:
+        template = self._template()
+        self._check_params(template)
+        X = self._validate(X, reset=True)
+        self.estimator_ = self._seeded_clone(template).fit(X)
+        scores = self._scores(X)
+        self.offset_ = float(np.percentile(scores, 100 * self.contamination))
+        return scores
+
+    @classmethod
+    def from_fitted(
+        cls,
+        fitted_estimator: LatentEstimator,
+        X_reference,
+        *,
+        score_type: str = "log_likelihood",
+        contamination: float = 0.1,
+        n_importance_samples: int = 1000,
+    ) -> AnomalyDetector:
+        """A detector around an already trained model; no training.
+
+        ``estimator_`` is ``fitted_estimator`` itself (also kept as the ``estimator``
+        parameter, so a refit trains a fresh clone), and ``offset_`` is the
+        ``100 * contamination`` percentile of the scores of ``X_reference`` (rows assumed
+        mostly normal, e.g. held-out rows of the training data). Scores are reproducible when
+        the model has an integer ``random_state``.
+        """
+        detector = cls(
+            fitted_estimator,
+            score_type=score_type,
+            contamination=contamination,
+            n_importance_samples=n_importance_samples,
+        )
+        detector._check_params(fitted_estimator)
+        try:
+            check_is_fitted(fitted_estimator)
+        except NotFittedError:
+            raise ConfigError(
+                "from_fitted needs a fitted model; call its fit first, or use "
+                "AnomalyDetector(estimator).fit(X)."
+            ) from None
+        detector.estimator_ = fitted_estimator
+        detector.n_features_in_ = fitted_estimator.n_features_in_
+        if hasattr(fitted_estimator, "feature_names_in_"):
+            detector.feature_names_in_ = fitted_estimator.feature_names_in_
+        scores = detector.score_samples(X_reference)
+        detector.offset_ = float(np.percentile(scores, 100 * contamination))
+        return detector
+
+    # ---- scoring --------------------------------------------------------------------------
+    def _scores(self, X: np.ndarray) -> np.ndarray:
+        model = self.estimator_
+        if self.score_type == "log_likelihood":
+            return model.score_samples(X, n_samples=self.n_importance_samples)
+        if self.score_type == "elbo":
+            return model.elbo(X)
+        error = X.astype(np.float64) - model.reconstruct(X)
+        return -np.einsum("ij,ij->i", error, error)
+
+    def score_samples(self, X) -> np.ndarray:
+        """The score of each row; higher means more normal (nats, or minus squared error)."""
+        check_is_fitted(self)
+        return self._scores(self._validate(X, reset=False))
+
+    def decision_function(self, X) -> np.ndarray:
+        """``score_samples(X) - offset_``: negative for outliers."""
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X) -> np.ndarray:
+        """+1 for inliers, -1 for outliers (``decision_function(X) < 0``)."""
+        return self._predict_from(self.score_samples(X))
+
+    def _predict_from(self, scores: np.ndarray) -> np.ndarray:
+        return np.where(scores - self.offset_ < 0, -1, 1)
