@@ -260,3 +260,11 @@ def test_data_of_the_wrong_width_for_a_run_is_refused(run, tmp_path):
 def test_counts_must_be_positive(run, args):
     done = vaekit(args[0], run, *args[1:], check=False)
     assert done.returncode == 2 and "expected a positive integer" in done.stderr
+
+
+def test_compare_writes_tables_and_a_plot(tmp_path):
+    out = tmp_path / "cmp"
+    done = vaekit("compare", "digits", "--max-epochs", 3, "--samples", 20, "--out", out)
+    assert "| VAE |" in done.stdout and "| FactorAnalysis |" in done.stdout
+    assert (out / "comparison.csv").read_text().count("\n") == 5
+    assert Image.open(out / "comparison.png").size[0] > 200

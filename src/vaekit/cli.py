@@ -17,11 +17,22 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, plots
+from .compare import compare, default_models, to_markdown, write_csv
+from .data import load_dataset
 from .estimators import VAE, Autoencoder
 from .evaluation import evaluate
 from .exceptions import ConfigError, VaekitError
 from .io import write_atomic
-from .runs import MODELS, interpolate, open_run, train_run, traverse
+from .runs import (
+    DATA_BINARIZE,
+    MODELS,
+    data_defaults,
+    held_out,
+    interpolate,
+    open_run,
+    train_run,
+    traverse,
+)
 
 try:
     import tomllib
@@ -38,6 +49,7 @@ EXAMPLES = {
     "traverse": "vaekit traverse runs/digits --steps 9 --out traversal.png",
     "score": "vaekit score runs/digits --data my_rows.csv --out scores.csv",
     "report": "vaekit report runs/digits",
+    "compare": "vaekit compare digits --n-components 2 --out compare-digits",
     "demo": "vaekit demo --out runs/demo",
 }
 RUN_OPTIONS = ("model", "data", "out", "data_dir", "binarize", "test_fraction", "seed")
@@ -279,6 +291,31 @@ def cmd_report(args) -> None:
     run = open_run(args.run)
     X, y = run.load_data(None, args.data_dir)
     print(f"report: {build_report(run, X, y)}")
+
+
+def cmd_compare(args) -> None:
+    dataset = load_dataset(args.data, data_dir=args.data_dir, binarize=args.binarize)
+    (X_train, y_train), (X_test, y_test) = held_out(dataset, args.test_fraction, args.seed)
+    params = {k: v for k in estimator_params() if (v := getattr(args, k, None)) is not None}
+    defaults = data_defaults(dataset, args.binarize)
+    n = params.pop("n_components", 2)
+    models = default_models(n, args.seed, **(defaults | params))
+    out = Path(args.out or f"compare-{dataset.name}")
+    out.mkdir(parents=True, exist_ok=True)
+    rows = compare(
+        X_train, X_test, y_train, y_test, n_components=n, models=models, n_samples=args.samples
+    )
+    table = to_markdown(rows)
+    if dataset.kind == "binary":
+        table += (
+            "\nThe data are binary: the VAE's log p(x) is a probability, PCA's and factor "
+            "analysis's are Gaussian densities, so those columns do not compare.\n"
+        )
+    write_atomic(out / "comparison.md", table.encode())
+    write_csv(rows, out / "comparison.csv")
+    plots.comparison_bars(rows, out / "comparison.png", title=f"{dataset.name}, {n}-D latent")
+    print(table)
+    print(f"wrote {out / 'comparison.md'}, comparison.csv and comparison.png")
 
 
 def cmd_demo(args) -> None:
@@ -535,6 +572,22 @@ def build_parser() -> argparse.ArgumentParser:
     report = command("report", cmd_report, "Redraw a run's pictures and report.html.")
     report.add_argument("run")
     report.add_argument("--data-dir", help="folder holding dataset files")
+
+    comp = command(
+        "compare",
+        cmd_compare,
+        "Fit a VAE, an autoencoder, PCA and factor analysis at one latent size and compare them.",
+    )
+    comp.add_argument("data", help="a dataset name, a .npy/.npz/.csv file or an image folder")
+    comp.add_argument("--out", help="folder for comparison.md/.csv/.png (default: compare-DATA)")
+    comp.add_argument("--data-dir", help="folder holding dataset files")
+    comp.add_argument("--binarize", default="none", choices=DATA_BINARIZE, help="as for train")
+    comp.add_argument("--test-fraction", type=fraction, default=0.1, help="as for train")
+    comp.add_argument("--seed", type=int, default=0, help="seeds the split and the models")
+    comp.add_argument(
+        "--samples", type=positive_int, default=1000, help="importance samples K (default: 1000)"
+    )
+    add_estimator_flags(comp)
 
     demo = command(
         "demo",

@@ -26,6 +26,7 @@ from .exceptions import ConfigError, DataError
 from .io import write_atomic
 
 __all__ = [
+    "comparison_bars",
     "image_grid",
     "interpolation_strips",
     "latent_scatter",
@@ -559,6 +560,36 @@ def training_curves(
         ax.set_ylabel(unit)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+_COMPARISON_PANELS = (
+    ("log_likelihood", "held-out log p(x)", "nats per example (higher is better)"),
+    ("squared_error", "reconstruction", "squared error per example"),
+    ("knn_accuracy", "k-NN on the embeddings", "accuracy"),
+)
+
+
+def comparison_bars(rows: Sequence[Mapping], path: PathLike, *, title: str | None = None) -> Path:
+    """Bar charts of model comparison rows (``vaekit.compare``): one panel per measure.
+
+    A model without a number for a measure (an autoencoder has no likelihood) gets no bar.
+    """
+    if not rows:
+        raise DataError("There are no models to compare.")
+    names = [str(r["model"]) for r in rows]
+    panels = [p for p in _COMPARISON_PANELS if any(r.get(p[0]) is not None for r in rows)]
+    fig = Figure(figsize=(3.6 * len(panels) + 0.4, 3.4), dpi=_DPI, layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (key, heading, unit) in zip(axes, panels, strict=True):
+        values = [math.nan if r.get(key) is None else float(r[key]) for r in rows]
+        ax.bar(range(len(rows)), values, color=_DATA_COLOR)
+        ax.set_xticks(range(len(rows)), names, rotation=30, ha="right", fontsize=8)
+        ax.set_title(heading, fontsize=10)
+        ax.set_ylabel(unit, fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
     if title:
         fig.suptitle(title)
     return _save(fig, path)
