@@ -56,8 +56,8 @@ class ProbabilisticPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         ``PCA.explained_variance_``), so ``score_samples`` equals ``PCA(q).score_samples`` and
         ``covariance_`` equals ``PCA(q).get_covariance()``. ``ddof=0`` gives the exact maximum
         of the training log-likelihood; the two differ by a factor n / (n - 1) in the variances.
-        (When n_samples <= n_features, scikit-learn averages only the first
-        min(n_samples, n_features) eigenvalues for sigma^2; this class averages all D - q.)
+        (With n_samples <= n_features the two also differ in sigma^2: scikit-learn averages
+        eigenvalues q+1 to n_samples only; this class averages all D - q discarded ones.)
 
     Attributes
     ----------
@@ -66,11 +66,12 @@ class ProbabilisticPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         W^T: row i is sqrt(lambda_i - sigma^2) times the i-th eigenvector (like
         ``FactorAnalysis.components_``; unlike ``PCA.components_``, whose rows have unit norm).
     explained_variance_ : ndarray of shape (n_components,)
-        lambda_1 >= ... >= lambda_q, the leading eigenvalues of S.
+        lambda_1 >= ... >= lambda_q, the leading eigenvalues of S (and of ``covariance_``).
     noise_variance_ : float
         sigma^2, the mean of the n_features - n_components discarded eigenvalues.
     loadings_norms_ : ndarray of shape (n_components,)
-        The column norms of W, i.e. its singular values, sqrt(lambda_i - sigma^2).
+        sqrt(lambda_i - sigma^2), descending: the singular values of W, which for the fitted W
+        (orthogonal columns) are also its column norms.
     covariance_ : ndarray of shape (n_features, n_features)
         W W^T + sigma^2 I, the model covariance of x.
     """
@@ -94,8 +95,8 @@ class ProbabilisticPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             )
         if not (_is_int(self.ddof, 0) and self.ddof < n):
             raise ConfigError("ddof must be an integer >= 0 and below the number of rows.")
-        self.mean_ = X.mean(axis=0)
-        Xc = X - self.mean_
+        mean = X.mean(axis=0)
+        Xc = X - mean
         eigenvalues, eigenvectors = np.linalg.eigh(Xc.T @ Xc / (n - self.ddof))
         eigenvalues, eigenvectors = eigenvalues[::-1], eigenvectors[:, ::-1]
         eigenvalues = np.maximum(eigenvalues, 0.0)  # round-off can make zero slightly negative
@@ -107,11 +108,36 @@ class ProbabilisticPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             )
         U = eigenvectors[:, :q]
         U = U * np.where(U[np.abs(U).argmax(axis=0), range(q)] < 0, -1.0, 1.0)  # fixed signs
-        self.explained_variance_ = eigenvalues[:q].copy()
+        W = U * np.sqrt(np.maximum(eigenvalues[:q] - sigma2, 0.0))
+        return self._set_parameters(W, mean, sigma2)
+
+    @classmethod
+    def from_parameters(cls, W, mean, noise_variance: float) -> ProbabilisticPCA:
+        """The model N(mean, W W^T + noise_variance I) for given parameters, e.g. a linear VAE's.
+
+        W has shape (n_features, n_components) and need not have orthogonal columns.
+        """
+        W = np.asarray(W, dtype=np.float64)
+        mean = np.asarray(mean, dtype=np.float64)
+        if W.ndim != 2 or mean.shape != (W.shape[0],) or W.shape[1] >= W.shape[0]:
+            raise ConfigError(
+                "W must have shape (n_features, n_components) with n_components < n_features, "
+                f"and mean shape (n_features,); got {W.shape} and {mean.shape}."
+            )
+        if not float(noise_variance) > 0:
+            raise ConfigError("noise_variance must be a positive number.")
+        model = cls(n_components=W.shape[1])
+        model.n_features_in_ = W.shape[0]
+        return model._set_parameters(W, mean, float(noise_variance))
+
+    def _set_parameters(self, W: np.ndarray, mean: np.ndarray, sigma2: float):
+        singular_values = np.linalg.svd(W, compute_uv=False)
+        self.mean_ = mean
+        self.components_ = W.T.copy()
         self.noise_variance_ = sigma2
-        self.loadings_norms_ = np.sqrt(np.maximum(self.explained_variance_ - sigma2, 0.0))
-        self.components_ = (U * self.loadings_norms_).T
-        self.covariance_ = self.components_.T @ self.components_ + sigma2 * np.eye(d)
+        self.loadings_norms_ = singular_values
+        self.explained_variance_ = singular_values**2 + sigma2
+        self.covariance_ = W @ W.T + sigma2 * np.eye(W.shape[0])
         return self
 
     @property
