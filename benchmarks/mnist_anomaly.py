@@ -24,16 +24,24 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from sklearn.decomposition import PCA
 from sklearn.ensemble import IsolationForest
 from sklearn.metrics import roc_auc_score
+from threadpoolctl import threadpool_limits
 
 from vaekit.data import load_dataset
 from vaekit.estimators.anomaly import AnomalyDetector
 from vaekit.estimators.vae import VAE
 
 SCORES = ("log_likelihood", "elbo", "reconstruction")
-COLUMNS = ("VAE log p(x)", "VAE ELBO", "VAE reconstruction", "PCA reconstruction", "IsolationForest")
+COLUMNS = (
+    "VAE log p(x)",
+    "VAE ELBO",
+    "VAE reconstruction",
+    "PCA reconstruction",
+    "IsolationForest",
+)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -47,6 +55,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, help="also write the table (.csv, else markdown)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="threads for torch and BLAS (default 1: on a busy 2-core machine, more threads "
+        "spin against each other and run several times slower)",
+    )
     return parser.parse_args(argv)
 
 
@@ -117,12 +132,18 @@ def csv(lines: list[list[str]]) -> str:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    with threadpool_limits(limits=args.threads):
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
     total = time.perf_counter()
     mnist = load_dataset("mnist", data_dir=args.data_dir)
     print(
         f"MNIST: {len(mnist.train)} training and {len(mnist.test)} test images; VAE 784-400-"
         f"{args.n_components}, Bernoulli, dynamic binarisation, {args.epochs} epochs, "
-        f"log p(x) with K={args.samples}.",
+        f"log p(x) with K={args.samples}; {args.threads} thread(s).",
         flush=True,
     )
     rows = {}
