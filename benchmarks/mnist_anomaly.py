@@ -9,7 +9,7 @@ rows: PCA reconstruction error (same number of components) and scikit-learn's Is
 Prints the AUROC of detecting d (1.0 = perfect, 0.5 = chance) per digit and score, as a
 markdown table with the mean row, and the wall time.
 
-Run: .venv/bin/python benchmarks/mnist_anomaly.py [--epochs 10] [--samples 100]
+Run: .venv/bin/python benchmarks/mnist_anomaly.py [--epochs 20] [--samples 100]
      [--digits 0 1] [--data-dir DIR] [--out results.md|results.csv]
 (no network; the MNIST files are looked for in --data-dir, default $VAEKIT_DATA or
 /work/shared/data.)
@@ -46,7 +46,7 @@ COLUMNS = (
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=10, help="VAE training epochs (default 10)")
+    parser.add_argument("--epochs", type=int, default=20, help="VAE training epochs (default 20)")
     parser.add_argument("--samples", type=int, default=100, help="K for log p(x) (default 100)")
     parser.add_argument("--digits", type=int, nargs="+", default=list(range(10)))
     parser.add_argument("--n-components", type=int, default=16)

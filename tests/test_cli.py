@@ -105,10 +105,15 @@ def test_sample_encode_evaluate_score_round_trip(run, tmp_path):
     assert metrics["log_likelihood"] > metrics["elbo"]
     assert metrics["bits_per_dim"] == pytest.approx(-metrics["log_likelihood"] / (64 * np.log(2)))
 
-    vaekit("score", run, "--samples", 50, "--out", tmp_path / "scores.csv")
-    table = np.loadtxt(tmp_path / "scores.csv", delimiter=",", skiprows=1)
-    assert table.shape == (450, 3)
+    vaekit("score", run, "--samples", 50, "--contamination", 0.2, "--out", tmp_path / "s.csv")
+    lines = (tmp_path / "s.csv").read_text().splitlines()
+    assert lines[0] == "row,log_likelihood,decision,prediction,label"
+    table = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1)
+    assert table.shape == (450, 5)
     assert table[:, 1].mean() == pytest.approx(metrics["log_likelihood"], abs=1e-6)
+    # The offset is the 20% quantile of these same held-out rows.
+    assert (table[:, 3] == -1).mean() == pytest.approx(0.2, abs=1 / 450)
+    assert np.array_equal(table[:, 3] == -1, table[:, 2] < 0)
 
 
 def test_picture_commands(run, tmp_path):
@@ -138,7 +143,13 @@ def test_train_from_a_toml_config_and_flags_override_it(tmp_path):
     done = vaekit("sample", tmp_path / "r", "--out", tmp_path / "x.png", check=False)
     assert_clean_error(done, "autoencoder")
     vaekit("score", tmp_path / "r", "--out", tmp_path / "e.csv")
-    assert (tmp_path / "e.csv").read_text().startswith("row,squared_error,label")
+    assert (
+        (tmp_path / "e.csv").read_text().startswith("row,reconstruction,decision,prediction,label")
+    )
+    done = vaekit(
+        "score", tmp_path / "r", "--score-type", "elbo", "--out", tmp_path / "f.csv", check=False
+    )
+    assert_clean_error(done, "needs a VAE")
 
 
 def test_tabular_csv_is_standardised_and_scored(tmp_path):
@@ -150,7 +161,7 @@ def test_tabular_csv_is_standardised_and_scored(tmp_path):
     info = json.loads((tmp_path / "r" / "run.json").read_text())
     assert info["params"]["standardize"] is True and info["data"]["n_test"] == 20
     vaekit("score", tmp_path / "r", "--data", path, "--samples", 20, "--out", tmp_path / "s.csv")
-    assert np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1).shape == (200, 2)
+    assert np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1).shape == (200, 4)
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -2,12 +2,13 @@
 
 __version__ = "0.1.0"
 
-from .estimators import VAE, Autoencoder, load
+from .estimators import VAE, AnomalyDetector, Autoencoder, load
 from .evaluation import evaluate
 from .exceptions import ConfigError, DataError, ModelFileError, TrainingError, VaekitError
 
 __all__ = [
     "VAE",
+    "AnomalyDetector",
     "Autoencoder",
     "ConfigError",
     "DataError",

@@ -19,7 +19,8 @@ import numpy as np
 from . import __version__, plots
 from .compare import compare, default_models, to_markdown, write_csv
 from .data import load_dataset
-from .estimators import VAE, Autoencoder
+from .estimators import VAE, AnomalyDetector, Autoencoder
+from .estimators.anomaly import SCORE_TYPES
 from .evaluation import evaluate
 from .exceptions import ConfigError, VaekitError
 from .io import write_atomic
@@ -269,20 +270,27 @@ def cmd_traverse(args) -> None:
 def cmd_score(args) -> None:
     run = open_run(args.run)
     X, y = run.load_data(args.data, args.data_dir)
-    est = run.estimator
-    if isinstance(est, VAE):
-        name, scores = "log_likelihood", est.score_samples(X, args.samples)
-    else:
-        name, scores = "squared_error", ((est.reconstruct(X) - X) ** 2).sum(1)
-    columns = [np.arange(len(X))[:, None], scores[:, None]]
-    fmt = ["%d", "%.6f"]
+    is_vae = isinstance(run.estimator, VAE)
+    score_type = args.score_type or ("log_likelihood" if is_vae else "reconstruction")
+    reference, _ = run.load_data(None, args.data_dir)  # the run's held-out rows: mostly normal
+    detector = AnomalyDetector.from_fitted(
+        run.estimator,
+        reference,
+        score_type=score_type,
+        contamination=args.contamination,
+        n_importance_samples=args.samples,
+    )
+    scores = detector.score_samples(X)
+    columns = [np.arange(len(X)), scores, scores - detector.offset_, detector._predict_from(scores)]
+    header = ["row", score_type, "decision", "prediction"]
+    fmt = ["%d", "%.6f", "%.6f", "%d"]
     if y is not None:
-        columns.append(y[:, None])
-        fmt.append("%d")
-    header = ",".join(["row", name] + ([] if y is None else ["label"]))
+        columns, header, fmt = [*columns, y], [*header, "label"], [*fmt, "%d"]
     out = Path(args.out)
-    _write_output(out, _csv_bytes(np.hstack(columns), header, fmt))
-    print(f"wrote {len(X)} scores ({name}) to {out}")
+    _write_output(out, _csv_bytes(np.column_stack(columns), ",".join(header), fmt))
+    n_out = int((scores < detector.offset_).sum())
+    print(f"wrote {len(X)} scores ({score_type}) to {out}; {n_out} below the offset")
+    print(f"offset {detector.offset_:.4f}: the {args.contamination:.0%} quantile on held-out rows")
 
 
 def cmd_report(args) -> None:
@@ -560,10 +568,19 @@ def build_parser() -> argparse.ArgumentParser:
     score = command(
         "score",
         cmd_score,
-        "Per-row log-likelihood (VAE) or squared reconstruction error (autoencoder), to CSV.",
+        "Anomaly scores per row, to CSV: the score (higher is more normal), its distance to the "
+        "offset (the contamination quantile on the run's held-out rows) and +1/-1.",
     )
     score.add_argument("run")
     data_options(score)
+    score.add_argument(
+        "--score-type",
+        choices=SCORE_TYPES,
+        help="log_likelihood (VAE default), elbo, or reconstruction (autoencoder default)",
+    )
+    score.add_argument(
+        "--contamination", type=float, default=0.1, help="expected outlier fraction (default: 0.1)"
+    )
     score.add_argument(
         "--samples", type=positive_int, default=1000, help="importance samples K (default: 1000)"
     )
