@@ -276,3 +276,16 @@ def test_dynamic_binarisation_draws_fresh_batches_from_intensities(digits):
     draws = [vae._training_batch(batch, torch.Generator().manual_seed(s)) for s in (1, 2)]
     assert set(torch.unique(draws[0]).tolist()) <= {0.0, 1.0}
     assert not torch.equal(draws[0], draws[1])
+
+
+def test_bf16_training_follows_the_fp32_curve_within_one_percent(digits):
+    X = digits[0]
+    params = {**FAST, "max_epochs": 30, "patience": None, "batch_size": 256}
+    curves = {
+        precision: vaekit.VAE(8, precision=precision, **params).fit(X).history_
+        for precision in ("fp32", "bf16")
+    }
+    for key in ("loss", "val_loss"):
+        fp32 = np.array([h[key] for h in curves["fp32"]])
+        bf16 = np.array([h[key] for h in curves["bf16"]])
+        assert np.all(np.abs(bf16 - fp32) <= 0.01 * np.abs(fp32)), key

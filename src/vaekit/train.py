@@ -37,6 +37,7 @@ class TrainingOptions:
     patience: int | None = 10
     clip_grad_norm: float | None = None
     max_nonfinite_steps: int = 10
+    precision: str = "fp32"  # or "bf16": CPU autocast of the forward pass
     min_epochs: int = 0  # early stopping is not checked before this many epochs (KL warm-up)
     verbose: bool = True
 
@@ -65,6 +66,72 @@ def _validation_terms(
     return {"loss": loss, "reconstruction": rec, "regularizer": reg}
 
 
+def make_optimizer(module: nn.Module, learning_rate: float) -> torch.optim.Adam:
+    """Adam, fused into one kernel per step where PyTorch supports it (CPU and CUDA floats)."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    try:
+        return torch.optim.Adam(params, lr=learning_rate, fused=True)
+    except RuntimeError:
+        return torch.optim.Adam(params, lr=learning_rate)
+
+
+def _step(optimizer: torch.optim.Adam, bad: torch.Tensor) -> None:
+    """Take the step unless ``bad``; the fused kernel decides without a host synchronisation."""
+    if optimizer.defaults.get("fused"):
+        optimizer.found_inf = bad.float()  # the flag GradScaler uses: fused Adam skips the step
+        optimizer.step()
+    elif not bool(bad):
+        optimizer.step()
+
+
+def train_epoch(
+    module: nn.Module,
+    optimizer: torch.optim.Adam,
+    X: torch.Tensor,
+    train_loss: TrainLoss,
+    epoch: int,
+    options: TrainingOptions,
+    generator: torch.Generator,
+    streak: torch.Tensor,
+) -> dict[str, float]:
+    """One pass over shuffled batches of X. Metrics stay tensors until the end of the epoch.
+
+    ``streak`` counts the non-finite steps in a row, across epochs; it is updated in place.
+    """
+    module.train()
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    totals, used, skipped = torch.zeros(3), torch.zeros(()), torch.zeros(())
+    longest = streak.clone()
+    bf16 = options.precision == "bf16"
+    perm = torch.randperm(X.shape[0], generator=generator)
+    for batch in perm.split(options.batch_size):
+        x = X[batch]
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            terms = train_loss(x, epoch, generator)
+        optimizer.zero_grad(set_to_none=True)
+        terms.loss.backward()
+        if options.clip_grad_norm is None:
+            norm = nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+        else:
+            norm = nn.utils.clip_grad_norm_(params, options.clip_grad_norm)
+        bad = ~(torch.isfinite(terms.loss) & torch.isfinite(norm))
+        _step(optimizer, bad)
+        stacked = torch.stack([terms.loss, terms.reconstruction, terms.regularizer]).detach()
+        totals += torch.where(bad, 0.0, stacked.float() * len(batch))
+        used += (~bad) * len(batch)
+        skipped += bad
+        streak.add_(1).mul_(bad)
+        longest = torch.maximum(longest, streak)
+    if longest.item() >= options.max_nonfinite_steps:
+        raise TrainingError(
+            f"The loss or its gradient was not finite for {int(longest.item())} steps in a row "
+            f"(epoch {epoch + 1}); try a lower learning_rate, clip_grad_norm, or another "
+            "likelihood."
+        )
+    loss, rec, reg = (totals / used.clamp(min=1)).tolist()
+    return {"loss": loss, "reconstruction": rec, "regularizer": reg, "skipped_steps": int(skipped)}
+
+
 def train(
     module: nn.Module,
     X: torch.Tensor,
@@ -78,79 +145,53 @@ def train(
 
     With ``patience`` set, training stops after that many epochs without a better validation
     loss (training loss when there is no validation split) and the best weights are restored.
+    Denormal floats are flushed to zero while training (they slow late epochs by 20-30%).
     """
     X_train, X_val = split_validation(X, options.validation_fraction, generator)
-    optimizer = torch.optim.Adam(module.parameters(), lr=options.learning_rate)
+    optimizer = make_optimizer(module, options.learning_rate)
     schedule = (
         torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=options.max_epochs)
         if options.learning_rate_schedule == "cosine"
         else None
     )
-    n = X_train.shape[0]
     history: list[dict[str, float]] = []
     best_loss, best_state, since_best = math.inf, None, 0
-    nonfinite_in_a_row = 0
+    streak = torch.zeros(())
     epochs = tqdm(
         range(options.max_epochs), desc="training", unit="epoch", disable=not options.verbose
     )
-    for epoch in epochs:
-        start = time.perf_counter()
-        module.train()
-        totals = torch.zeros(3)
-        n_used, n_skipped = 0, 0
-        perm = torch.randperm(n, generator=generator)
-        for batch_start in range(0, n, options.batch_size):
-            x = X_train[perm[batch_start : batch_start + options.batch_size]]
-            terms = train_loss(x, epoch, generator)
-            optimizer.zero_grad(set_to_none=True)
-            terms.loss.backward()
-            max_norm = options.clip_grad_norm or math.inf
-            grad_norm = nn.utils.clip_grad_norm_(module.parameters(), max_norm)
-            if not bool(torch.isfinite(terms.loss) & torch.isfinite(grad_norm)):
-                n_skipped += 1
-                nonfinite_in_a_row += 1
-                if nonfinite_in_a_row >= options.max_nonfinite_steps:
-                    raise TrainingError(
-                        f"The loss or its gradient was not finite for {nonfinite_in_a_row} "
-                        f"steps in a row (epoch {epoch + 1}); try a lower learning_rate, "
-                        "clip_grad_norm, or another likelihood."
-                    )
+    torch.set_flush_denormal(True)
+    try:
+        for epoch in epochs:
+            start = time.perf_counter()
+            record = {"epoch": epoch + 1}
+            record |= train_epoch(
+                module, optimizer, X_train, train_loss, epoch, options, generator, streak
+            )
+            if schedule is not None:
+                schedule.step()
+            if X_val is not None:
+                module.eval()
+                val = _validation_terms(validation_loss, X_val, max(options.batch_size, 1024))
+                record |= {f"val_{key}": value for key, value in val.items()}
+            record = {k.replace("regularizer", regularizer_name): v for k, v in record.items()}
+            record["seconds"] = time.perf_counter() - start
+            history.append(record)
+            monitored = record.get("val_loss", record["loss"])
+            val_text = f"{record.get('val_loss', math.nan):.3f}"
+            epochs.set_postfix(loss=f"{record['loss']:.3f}", val=val_text, refresh=False)
+            if options.patience is None or epoch + 1 < options.min_epochs:
                 continue
-            nonfinite_in_a_row = 0
-            optimizer.step()
-            stacked = torch.stack([terms.loss, terms.reconstruction, terms.regularizer])
-            totals += stacked.detach() * x.shape[0]
-            n_used += x.shape[0]
-        if schedule is not None:
-            schedule.step()
-        loss, rec, reg = (totals / max(n_used, 1)).tolist()
-        record = {
-            "epoch": epoch + 1,
-            "loss": loss,
-            "reconstruction": rec,
-            regularizer_name: reg,
-            "skipped_steps": n_skipped,
-        }
-        if X_val is not None:
-            module.eval()
-            val = _validation_terms(validation_loss, X_val, max(options.batch_size, 1024))
-            record.update({f"val_{key}": value for key, value in val.items()})
-            record[f"val_{regularizer_name}"] = record.pop("val_regularizer")
-        record["seconds"] = time.perf_counter() - start
-        history.append(record)
-        monitored = record.get("val_loss", loss)
-        val_text = f"{record.get('val_loss', math.nan):.3f}"
-        epochs.set_postfix(loss=f"{loss:.3f}", val=val_text, refresh=False)
-        if options.patience is None or epoch + 1 < options.min_epochs:
-            continue
-        if monitored < best_loss:
-            best_loss, since_best = monitored, 0
-            best_state = copy.deepcopy(module.state_dict())
-        else:
-            since_best += 1
-            if since_best >= options.patience:
-                break
-    epochs.close()
+            if monitored < best_loss:
+                best_loss, since_best = monitored, 0
+                best_state = copy.deepcopy(module.state_dict())
+            else:
+                since_best += 1
+                if since_best >= options.patience:
+                    break
+    finally:
+        torch.set_flush_denormal(False)
+        epochs.close()
     if best_state is not None:
         module.load_state_dict(best_state)
     module.eval()

@@ -55,6 +55,7 @@ class Autoencoder(LatentEstimator):
         validation_fraction: float = 0.1,
         patience: int | None = 20,
         clip_grad_norm: float | None = None,
+        precision: str = "fp32",
         random_state=None,
         verbose: bool = True,
     ):
@@ -82,6 +83,7 @@ class Autoencoder(LatentEstimator):
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.clip_grad_norm = clip_grad_norm
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
 

@@ -75,6 +75,7 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             isinstance(self.learning_rate, Real) and self.learning_rate > 0,
             "learning_rate must be a positive number.",
         )
+        require(self.precision in ("fp32", "bf16"), "precision must be 'fp32' or 'bf16'.")
         require(
             self.learning_rate_schedule in ("constant", "cosine"),
             "learning_rate_schedule must be 'constant' or 'cosine'.",
@@ -199,6 +200,7 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             validation_fraction=self.validation_fraction,
             patience=self.patience,
             clip_grad_norm=self.clip_grad_norm,
+            precision=self.precision,
             min_epochs=self._min_epochs(),
             verbose=self.verbose,
         )
