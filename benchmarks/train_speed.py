@@ -1,0 +1,146 @@
+"""Training speed: vaekit's loop against a plain PyTorch loop, same model, data and optimiser.
+
+The reference is written the way pytorch/examples writes its VAE (vae/main.py): a DataLoader over
+a TensorDataset, Adam, binary cross-entropy summed over pixels, `loss.item()` every step. vaekit
+runs its own training loop (`vaekit.train.train_epoch`: fused Adam, whole-tensor batches, metrics
+reduced once per epoch, denormals flushed) on the same 784-400-20 MLP VAE. Epochs alternate
+between the two so that both see the same machine; the script prints per-epoch medians, the
+speed ratio, samples per second, the loss each reached, and the fraction of the matmul
+roofline measured in the same run.
+
+Run: .venv/bin/python benchmarks/train_speed.py --data-dir ../shared/data
+"""
+
+import argparse
+import os
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+import vaekit
+from vaekit.data import load_dataset
+from vaekit.train import TrainingOptions, make_optimizer, train_epoch
+
+FLOPS_PER_EXAMPLE = 3 * 2 * (784 * 400 + 400 * 40 + 20 * 400 + 400 * 784)  # forward + backward
+
+
+class ReferenceVAE(nn.Module):
+    """pytorch/examples' VAE, unchanged in substance."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc21, self.fc22 = nn.Linear(784, 400), nn.Linear(400, 20), nn.Linear(400, 20)
+        self.fc3, self.fc4 = nn.Linear(20, 400), nn.Linear(400, 784)
+
+    def forward(self, x):
+        h = F.relu(self.fc1(x))
+        mu, logvar = self.fc21(h), self.fc22(h)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        return torch.sigmoid(self.fc4(F.relu(self.fc3(z)))), mu, logvar
+
+
+def reference_loss(recon, x, mu, logvar):
+    bce = F.binary_cross_entropy(recon, x, reduction="sum")
+    return bce - 0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+
+
+def reference_epoch(model, optimizer, loader, precision) -> float:
+    model.train()
+    total = 0.0
+    for (x,) in loader:
+        optimizer.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            recon, mu, logvar = model(x)
+        loss = reference_loss(recon.float(), x, mu.float(), logvar.float())
+        loss.backward()
+        total += loss.item()
+        optimizer.step()
+    return total / len(loader.dataset)
+
+
+def vaekit_setup(X, batch_size, precision):
+    vae = vaekit.VAE(20, hidden_sizes=(400,), likelihood="bernoulli", random_state=0)
+    torch.manual_seed(0)
+    module = vae._build_module(X.shape[1])
+    options = TrainingOptions(batch_size=batch_size, precision=precision)
+
+    def loss(x, epoch, generator):
+        eps = torch.randn((1, x.shape[0], 20), generator=generator)
+        return module.loss(x, eps)
+
+    return module, make_optimizer(module, 1e-3), options, loss
+
+
+def matmul_peak_gflops(dtype, n=2048, repeats=10) -> float:
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def compare(X, batch_size, precision, epochs):
+    torch.manual_seed(0)
+    ref = ReferenceVAE()
+    ref_opt = torch.optim.Adam(ref.parameters(), lr=1e-3)
+    loader = DataLoader(TensorDataset(X), batch_size=batch_size, shuffle=True)
+    module, optimizer, options, loss = vaekit_setup(X, batch_size, precision)
+    generator, streak = torch.Generator().manual_seed(0), torch.zeros(())
+    times = {"reference": [], "vaekit": []}
+    losses = {}
+    for epoch in range(epochs):
+        start = time.perf_counter()
+        losses["reference"] = reference_epoch(ref, ref_opt, loader, precision)
+        times["reference"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        torch.set_flush_denormal(True)
+        metrics = train_epoch(module, optimizer, X, loss, epoch, options, generator, streak)
+        torch.set_flush_denormal(False)
+        times["vaekit"].append(time.perf_counter() - start)
+        losses["vaekit"] = metrics["loss"]
+    return times, losses
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=6, help="epochs per configuration")
+    parser.add_argument("--data-dir", default=os.environ.get("VAEKIT_DATA", "../shared/data"))
+    parser.add_argument("--configs", nargs="*", default=["128:fp32", "1024:fp32", "1024:bf16"])
+    args = parser.parse_args()
+    X = torch.from_numpy(load_dataset("mnist", data_dir=args.data_dir).train)
+    peaks = {"fp32": matmul_peak_gflops(torch.float32), "bf16": matmul_peak_gflops(torch.bfloat16)}
+    threads = torch.get_num_threads()
+    print(f"MNIST train: {len(X)} images; torch {torch.__version__}, {threads} threads")
+    fp32, bf16 = peaks["fp32"], peaks["bf16"]
+    print(f"matmul peak in this run: fp32 {fp32:.0f} GFLOP/s, bf16 {bf16:.0f} GFLOP/s")
+    print(
+        f"{args.epochs} epochs each, interleaved; medians over all epochs and over the last half\n"
+    )
+    columns = ["batch", "precision", "loop", "s/epoch (median)", "later epochs", "samples/s"]
+    print("| " + " | ".join([*columns, "roofline", "loss/example"]) + " |")
+    print("|" + "---|" * 8)
+    for config in args.configs:
+        batch, precision = config.split(":")
+        times, losses = compare(X, int(batch), precision, args.epochs)
+        for loop in ("reference", "vaekit"):
+            median = statistics.median(times[loop])
+            later = statistics.median(times[loop][args.epochs // 2 :])
+            rate = len(X) / median
+            roofline = rate * FLOPS_PER_EXAMPLE / 1e9 / peaks[precision]
+            print(
+                f"| {batch} | {precision} | {loop} | {median:.3f} | {later:.3f} | {rate:,.0f} "
+                f"| {roofline:.0%} | {losses[loop]:.2f} |"
+            )
+        ratio = statistics.median(times["reference"]) / statistics.median(times["vaekit"])
+        print(
+            f"| {batch} | {precision} | **vaekit / reference speed** | **{ratio:.2f}x** | | | | |"
+        )
+
+
+if __name__ == "__main__":
+    main()
