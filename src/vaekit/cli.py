@@ -143,6 +143,7 @@ def _converter(p: inspect.Parameter):
 
 
 def add_estimator_flags(parser: argparse.ArgumentParser) -> None:
+    """Add a --flag for every estimator parameter, with its docstring's first sentence as help."""
     group = parser.add_argument_group("model parameters (as in vaekit.VAE / vaekit.Autoencoder)")
     helps = _param_help()
     for name, p in estimator_params().items():
@@ -160,6 +161,7 @@ def add_estimator_flags(parser: argparse.ArgumentParser) -> None:
 
 # ---- the commands ----
 def cmd_train(args) -> None:
+    """vaekit train: config file, then flags, then train_run."""
     options = _read_config(args.config) if args.config else {}
     for name in (*RUN_OPTIONS, *estimator_params()):
         value = getattr(args, name, None)
@@ -186,6 +188,7 @@ def cmd_train(args) -> None:
 
 
 def cmd_evaluate(args) -> None:
+    """vaekit evaluate: print (and optionally save) vaekit.evaluate's numbers."""
     run = open_run(args.run)
     X, _ = run.load_data(args.data, args.data_dir)
     metrics = evaluate(run.estimator, X, n_samples=args.samples)
@@ -195,6 +198,7 @@ def cmd_evaluate(args) -> None:
 
 
 def cmd_sample(args) -> None:
+    """vaekit sample: new rows from a VAE run, as a picture or rows."""
     run = open_run(args.run)
     if not isinstance(run.estimator, VAE):
         raise ConfigError("Only a VAE can sample; this run holds an autoencoder.")
@@ -205,6 +209,7 @@ def cmd_sample(args) -> None:
 
 
 def cmd_reconstruct(args) -> None:
+    """vaekit reconstruct: originals beside reconstructions, or the rows."""
     run = open_run(args.run)
     X, _ = run.load_data(args.data, args.data_dir)
     X = X[: args.n]
@@ -218,6 +223,7 @@ def cmd_reconstruct(args) -> None:
 
 
 def cmd_encode(args) -> None:
+    """vaekit encode: posterior means (codes) to .npy or .csv."""
     run = open_run(args.run)
     X, y = run.load_data(args.data, args.data_dir)
     Z = run.estimator.transform(X)
@@ -242,6 +248,7 @@ def cmd_encode(args) -> None:
 
 
 def cmd_interpolate(args) -> None:
+    """vaekit interpolate: decoded straight lines between pairs of codes."""
     run = open_run(args.run)
     X, _ = run.load_data(args.data, args.data_dir)
     if len(X) < 2 * args.pairs:
@@ -255,6 +262,7 @@ def cmd_interpolate(args) -> None:
 
 
 def cmd_traverse(args) -> None:
+    """vaekit traverse: one latent unit swept at a time."""
     run = open_run(args.run)
     n_dims = min(run.estimator.n_components, args.dims)
     rows = traverse(run.estimator, n_dims, args.steps, args.span)
@@ -268,6 +276,7 @@ def cmd_traverse(args) -> None:
 
 
 def cmd_score(args) -> None:
+    """vaekit score: anomaly scores, decisions and predictions per row."""
     run = open_run(args.run)
     X, y = run.load_data(args.data, args.data_dir)
     is_vae = isinstance(run.estimator, VAE)
@@ -294,6 +303,7 @@ def cmd_score(args) -> None:
 
 
 def cmd_report(args) -> None:
+    """vaekit report: redraw a run's pictures and report.html."""
     from .runs import build_report
 
     run = open_run(args.run)
@@ -302,6 +312,7 @@ def cmd_report(args) -> None:
 
 
 def cmd_compare(args) -> None:
+    """vaekit compare: four models at one latent size, as tables and a plot."""
     dataset = load_dataset(args.data, data_dir=args.data_dir, binarize=args.binarize)
     (X_train, y_train), (X_test, y_test) = held_out(dataset, args.test_fraction, args.seed)
     params = {k: v for k in estimator_params() if (v := getattr(args, k, None)) is not None}
@@ -327,6 +338,7 @@ def cmd_compare(args) -> None:
 
 
 def cmd_demo(args) -> None:
+    """vaekit demo: a 2-D VAE and an autoencoder on digits, with reports."""
     out = Path(args.out)
     runs = {
         model: train_run(
@@ -430,6 +442,7 @@ def _read_config(path: str) -> dict:
 
 # ---- the parser ----
 def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of every command."""
     parser = argparse.ArgumentParser(
         prog="vaekit",
         description="Variational autoencoders from the shell: train, evaluate, sample, score.",

@@ -33,19 +33,23 @@ EXTRA_PREFIXES = ("scaler.", "gmm.")  # the saved tensors that are not the modul
 
 
 def require(condition: bool, message: str) -> None:
+    """Raise ConfigError(message) unless ``condition`` holds."""
     if not condition:
         raise ConfigError(message)
 
 
 def is_int(value, low: int) -> bool:
+    """True for an integer (not a bool) of at least ``low``."""
     return isinstance(value, Integral) and not isinstance(value, bool) and value >= low
 
 
 def seed_from(random_state) -> int:
+    """One integer seed from a scikit-learn ``random_state`` (None, int or RandomState)."""
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
 def seed_generator(random_state) -> torch.Generator:
+    """A torch Generator seeded from a scikit-learn ``random_state``."""
     return torch.Generator().manual_seed(seed_from(random_state))
 
 
