@@ -1,0 +1,221 @@
+"""The commands: each takes the parsed arguments and calls runs, estimators and plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .. import plots
+from ..compare import compare, default_models, to_markdown, write_csv
+from ..data import load_dataset
+from ..estimators import VAE, AnomalyDetector
+from ..evaluation import evaluate
+from ..exceptions import ConfigError
+from ..io import write_atomic
+from ..runs import (
+    build_report,
+    data_defaults,
+    held_out,
+    interpolate,
+    open_run,
+    train_run,
+    traverse,
+)
+from .flags import RUN_OPTIONS, estimator_params, read_config
+from .output import csv_bytes, npy_bytes, print_metrics, save_image, save_rows, write_output
+
+
+def cmd_train(args) -> None:
+    """vaekit train: config file, then flags, then train_run."""
+    options = read_config(args.config) if args.config else {}
+    for name in (*RUN_OPTIONS, *estimator_params()):
+        value = getattr(args, name, None)
+        if value is not None:
+            options[name] = value
+    if "data" not in options:
+        raise ConfigError("Name the data to train on: a dataset (digits, mnist, ...) or a file.")
+    run_kwargs = {k: options.pop(k) for k in RUN_OPTIONS if k in options}
+    run = train_run(
+        run_kwargs.pop("data"),
+        params=options,
+        overwrite=args.overwrite,
+        pictures=not args.no_pictures,
+        verbose=not args.quiet,
+        **run_kwargs,
+    )
+    metrics = run.info["metrics"]
+    info = run.info
+    print(f"trained {info['model']} on {info['data']['name']}: {info['epochs']} epochs")
+    print_metrics(metrics)
+    print(f"run folder: {run.folder}")
+    if not args.no_pictures:
+        print(f"report: {run.folder / 'report.html'}")
+
+
+def cmd_evaluate(args) -> None:
+    """vaekit evaluate: print (and optionally save) vaekit.evaluate's numbers."""
+    run = open_run(args.run)
+    X, _ = run.load_data(args.data, args.data_dir)
+    metrics = evaluate(run.estimator, X, n_samples=args.samples)
+    print_metrics(metrics)
+    if args.json:
+        write_output(Path(args.json), (json.dumps(metrics, indent=2) + "\n").encode())
+
+
+def cmd_sample(args) -> None:
+    """vaekit sample: new rows from a VAE run, as a picture or rows."""
+    run = open_run(args.run)
+    if not isinstance(run.estimator, VAE):
+        raise ConfigError("Only a VAE can sample; this run holds an autoencoder.")
+    rows = run.estimator.sample(args.n, mean=not args.draw, random_state=args.seed)
+    save_rows(rows, Path(args.out), run, lambda path: plots.image_grid(rows, run.image_shape, path))
+
+
+def cmd_reconstruct(args) -> None:
+    """vaekit reconstruct: originals beside reconstructions, or the rows."""
+    run = open_run(args.run)
+    X, _ = run.load_data(args.data, args.data_dir)
+    X = X[: args.n]
+    recon = run.estimator.reconstruct(X)
+    save_rows(
+        recon,
+        Path(args.out),
+        run,
+        lambda path: plots.reconstruction_pairs(X, recon, run.image_shape, path),
+    )
+
+
+def cmd_encode(args) -> None:
+    """vaekit encode: posterior means (codes) to .npy or .csv."""
+    run = open_run(args.run)
+    X, y = run.load_data(args.data, args.data_dir)
+    Z = run.estimator.transform(X)
+    out = Path(args.out)
+    names = [f"z{i + 1}" for i in range(Z.shape[1])]
+    if out.suffix == ".npy":
+        write_output(out, npy_bytes(Z))
+    elif out.suffix == ".csv":
+        columns = [Z] if y is None else [Z, y[:, None]]
+        header = ",".join(names + ([] if y is None else ["label"]))
+        write_output(
+            out,
+            csv_bytes(
+                np.hstack(columns),
+                header,
+                fmt=["%.6g"] * Z.shape[1] + ([] if y is None else ["%d"]),
+            ),
+        )
+    else:
+        raise ConfigError(f"Write embeddings to a .npy or .csv file, not {out.name}.")
+    print(f"wrote {Z.shape[0]} embeddings of {Z.shape[1]} dimensions to {out}")
+
+
+def cmd_interpolate(args) -> None:
+    """vaekit interpolate: decoded straight lines between pairs of codes."""
+    run = open_run(args.run)
+    X, _ = run.load_data(args.data, args.data_dir)
+    if len(X) < 2 * args.pairs:
+        raise ConfigError(f"{args.pairs} pairs need {2 * args.pairs} rows; the data have {len(X)}.")
+    strips = interpolate(
+        run.estimator, X[0 : 2 * args.pairs : 2], X[1 : 2 * args.pairs : 2], args.steps
+    )
+    save_image(
+        Path(args.out), run, lambda path: plots.interpolation_strips(strips, run.image_shape, path)
+    )
+
+
+def cmd_traverse(args) -> None:
+    """vaekit traverse: one latent unit swept at a time."""
+    run = open_run(args.run)
+    n_dims = min(run.estimator.n_components, args.dims)
+    rows = traverse(run.estimator, n_dims, args.steps, args.span)
+    save_image(
+        Path(args.out),
+        run,
+        lambda path: plots.traversal_grid(
+            rows, run.image_shape, path, n_dims=n_dims, n_steps=args.steps
+        ),
+    )
+
+
+def cmd_score(args) -> None:
+    """vaekit score: anomaly scores, decisions and predictions per row."""
+    run = open_run(args.run)
+    X, y = run.load_data(args.data, args.data_dir)
+    is_vae = isinstance(run.estimator, VAE)
+    score_type = args.score_type or ("log_likelihood" if is_vae else "reconstruction")
+    reference, _ = run.load_data(None, args.data_dir)  # the run's held-out rows: mostly normal
+    detector = AnomalyDetector.from_fitted(
+        run.estimator,
+        reference,
+        score_type=score_type,
+        contamination=args.contamination,
+        n_importance_samples=args.samples,
+    )
+    scores = detector.score_samples(X)
+    columns = [np.arange(len(X)), scores, scores - detector.offset_, detector._predict_from(scores)]
+    header = ["row", score_type, "decision", "prediction"]
+    fmt = ["%d", "%.6f", "%.6f", "%d"]
+    if y is not None:
+        columns, header, fmt = [*columns, y], [*header, "label"], [*fmt, "%d"]
+    out = Path(args.out)
+    write_output(out, csv_bytes(np.column_stack(columns), ",".join(header), fmt))
+    n_out = int((scores < detector.offset_).sum())
+    print(f"wrote {len(X)} scores ({score_type}) to {out}; {n_out} below the offset")
+    print(f"offset {detector.offset_:.4f}: the {args.contamination:.0%} quantile on held-out rows")
+
+
+def cmd_report(args) -> None:
+    """vaekit report: redraw a run's pictures and report.html."""
+
+    run = open_run(args.run)
+    X, y = run.load_data(None, args.data_dir)
+    print(f"report: {build_report(run, X, y)}")
+
+
+def cmd_compare(args) -> None:
+    """vaekit compare: four models at one latent size, as tables and a plot."""
+    dataset = load_dataset(args.data, data_dir=args.data_dir, binarize=args.binarize)
+    (X_train, y_train), (X_test, y_test) = held_out(dataset, args.test_fraction, args.seed)
+    params = {k: v for k in estimator_params() if (v := getattr(args, k, None)) is not None}
+    defaults = data_defaults(dataset, args.binarize)
+    n = params.pop("n_components", 2)
+    models = default_models(n, args.seed, **(defaults | params))
+    out = Path(args.out or f"compare-{dataset.name}")
+    out.mkdir(parents=True, exist_ok=True)
+    rows = compare(
+        X_train, X_test, y_train, y_test, n_components=n, models=models, n_samples=args.samples
+    )
+    table = to_markdown(rows)
+    if dataset.kind == "binary":
+        table += (
+            "\nThe data are binary: the VAE's log p(x) is a probability, PCA's and factor "
+            "analysis's are Gaussian densities, so those columns do not compare.\n"
+        )
+    write_atomic(out / "comparison.md", table.encode())
+    write_csv(rows, out / "comparison.csv")
+    plots.comparison_bars(rows, out / "comparison.png", title=f"{dataset.name}, {n}-D latent")
+    print(table)
+    print(f"wrote {out / 'comparison.md'}, comparison.csv and comparison.png")
+
+
+def cmd_demo(args) -> None:
+    """vaekit demo: a 2-D VAE and an autoencoder on digits, with reports."""
+    out = Path(args.out)
+    runs = {
+        model: train_run(
+            "digits",
+            model=model,
+            params={"n_components": 2, "learning_rate": 3e-3},
+            out=out / model,
+            overwrite=True,
+            verbose=not args.quiet,
+        )
+        for model in ("vae", "autoencoder")
+    }
+    for model, run in runs.items():
+        print(f"\n{model} on digits ({run.info['epochs']} epochs):")
+        print_metrics(run.info["metrics"])
+        print(f"report: {run.folder / 'report.html'}")
