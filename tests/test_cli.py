@@ -158,9 +158,11 @@ def test_tabular_csv_is_standardised_and_scored(tmp_path):
     X = rng.normal(size=(200, 5)) * [1, 10, 100, 1000, 0.1] + 50
     path = tmp_path / "table.csv"
     np.savetxt(path, X, delimiter=",", header="a,b,c,d,e", comments="")
-    vaekit("train", path, "--max-epochs", 3, "--out", tmp_path / "r", "--quiet")
+    vaekit("train", "table.csv", "--max-epochs", 3, "--out", "r", "--quiet", cwd=tmp_path)
     info = json.loads((tmp_path / "r" / "run.json").read_text())
     assert info["params"]["standardize"] is True and info["data"]["n_test"] == 20
+    assert info["data"]["source"] == str(path)  # absolute: the run works from any folder
+    vaekit("evaluate", tmp_path / "r", "--samples", 5)
     vaekit("score", tmp_path / "r", "--data", path, "--samples", 20, "--out", tmp_path / "s.csv")
     assert np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1).shape == (200, 4)
 

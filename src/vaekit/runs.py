@@ -20,7 +20,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from . import __version__, plots
-from .data import Dataset, load_dataset
+from .data import DATASETS, Dataset, load_dataset
 from .estimators import VAE, Autoencoder, LatentEstimator, load
 from .evaluation import evaluate
 from .exceptions import ConfigError, DataError, ModelFileError
@@ -141,7 +141,7 @@ def train_run(
             "vaekit_version": __version__,
             "model": model,
             "data": {
-                "source": str(source),
+                "source": _source_text(source),
                 "name": dataset.name,
                 "data_dir": None if data_dir is None else str(Path(data_dir).resolve()),
                 "binarize": "none" if threshold is not None else binarize,
@@ -253,6 +253,12 @@ def traverse(est: LatentEstimator, n_dims: int, steps: int, span: float = 2.5) -
     for d in range(n_dims):
         Z[d, :, d] = values
     return est.inverse_transform(Z.reshape(-1, est.n_components))
+
+
+def _source_text(source) -> str:
+    """A dataset name as is; a file or folder as an absolute path, so runs work from anywhere."""
+    path = Path(source)
+    return str(path.resolve()) if str(source) not in DATASETS and path.exists() else str(source)
 
 
 def _threshold(binarize: str) -> float | None:
