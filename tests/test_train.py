@@ -5,8 +5,12 @@ import math
 import pytest
 import torch
 from torch import nn
-from torch.optim.optimizer import register_optimizer_step_pre_hook
+from torch.optim.optimizer import (
+    register_optimizer_step_post_hook,
+    register_optimizer_step_pre_hook,
+)
 
+from vaekit.exceptions import TrainingError
 from vaekit.model import LossTerms
 from vaekit.train import TrainingOptions, split_validation, train
 
@@ -130,3 +134,38 @@ def test_cosine_schedule_anneals_the_learning_rate_to_zero():
         handle.remove()
     expected = [0.1 * (1 + math.cos(math.pi * e / 4)) / 2 for e in range(4)]
     assert rates == pytest.approx(expected)
+
+
+def test_a_run_of_non_finite_steps_stops_training_and_restores_the_last_good_weights():
+    model = nn.Linear(3, 1)
+    calls = {"n": 0}
+
+    def breaks_in_epoch_three(x, *_):
+        calls["n"] += 1
+        scale = math.nan if calls["n"] > 12 else 1.0  # 6 steps per epoch: epoch 3 is all NaN
+        out = model(x[:, :-1]).pow(2).mean() * scale
+        return LossTerms(out, out, torch.zeros(()))
+
+    snapshots = []
+
+    def record(optimizer, *_):
+        if calls["n"] == 12:
+            snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
+
+    handle = register_optimizer_step_post_hook(record)
+    options = TrainingOptions(
+        batch_size=10, max_epochs=5, patience=None, max_nonfinite_steps=6, verbose=False
+    )
+    try:
+        with pytest.raises(TrainingError, match="restored"):
+            train(
+                model,
+                torch.randn(60, 4),
+                breaks_in_epoch_three,
+                _regression_losses(model),
+                options,
+                torch.Generator(),
+            )
+    finally:
+        handle.remove()
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in snapshots[-1].items())

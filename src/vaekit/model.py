@@ -14,6 +14,8 @@ from torch import nn
 
 from .distributions import DiagonalGaussian, Likelihood, standard_normal_log_prob
 
+LOG_VAR_MIN, LOG_VAR_MAX = -30.0, 20.0
+
 
 @dataclass
 class LossTerms:
@@ -58,8 +60,10 @@ class VAEModule(LatentVariableModel):
     regularizer_name = "kl"
 
     def encode(self, x: torch.Tensor) -> DiagonalGaussian:
+        """q(z|x). Log-variances are clamped to [-30, 20]: far beyond any useful posterior,
+        and exp() of them stays finite, so one wild encoder output cannot poison the loss."""
         mean, log_var = self.encoder(x).chunk(2, dim=-1)
-        return DiagonalGaussian(mean, log_var)
+        return DiagonalGaussian(mean, log_var.clamp(LOG_VAR_MIN, LOG_VAR_MAX))
 
     def embed(self, x):
         return self.encode(x).mean

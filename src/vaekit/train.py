@@ -165,9 +165,14 @@ def train(
         for epoch in epochs:
             start = time.perf_counter()
             record = {"epoch": epoch + 1}
-            record |= train_epoch(
-                module, optimizer, X_train, train_loss, epoch, options, generator, streak
-            )
+            last_good = copy.deepcopy(module.state_dict())
+            try:
+                record |= train_epoch(
+                    module, optimizer, X_train, train_loss, epoch, options, generator, streak
+                )
+            except TrainingError as err:
+                module.load_state_dict(last_good)
+                raise TrainingError(f"{err} The weights of epoch {epoch} were restored.") from None
             if schedule is not None:
                 schedule.step()
             if X_val is not None:
