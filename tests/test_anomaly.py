@@ -88,6 +88,7 @@ def test_scores_are_what_they_say(digits_split, vae_detector, score_type):
     assert detector.estimator_ is vae  # reused, not copied or retrained
     np.testing.assert_allclose(detector.score_samples(X_test), expected(X_test))
     assert detector.offset_ == pytest.approx(np.percentile(expected(X_train), 5))
+    np.testing.assert_allclose(detector.reference_scores_, expected(X_train))
     np.testing.assert_array_equal(detector.score_samples(X_test), detector.score_samples(X_test))
 
 

@@ -154,7 +154,7 @@ def cmd_score(args) -> None:
         contamination=args.contamination,
         n_importance_samples=args.samples,
     )
-    scores = detector.score_samples(X)
+    scores = detector.reference_scores_ if args.data is None else detector.score_samples(X)
     columns = [np.arange(len(X)), scores, scores - detector.offset_, detector._predict_from(scores)]
     header = ["row", score_type, "decision", "prediction"]
     fmt = ["%d", "%.6f", "%.6f", "%d"]

@@ -51,6 +51,9 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
     offset_ : float
         The ``100 * contamination`` percentile of the reference scores; ``decision_function``
         is ``score_samples - offset_``.
+    reference_scores_ : ndarray of shape (n_reference,)
+        The scores ``offset_`` was taken from: the training rows in ``fit``, ``X_reference``
+        in ``from_fitted``.
     n_features_in_ : int
         Number of features seen in ``fit``.
     """
@@ -130,9 +133,9 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         self._check_params(template)
         X = self._validate(X, reset=True)
         self.estimator_ = self._seeded_clone(template).fit(X)
-        scores = self._scores(X)
-        self.offset_ = float(np.percentile(scores, 100 * self.contamination))
-        return scores
+        self.reference_scores_ = self._scores(X)
+        self.offset_ = float(np.percentile(self.reference_scores_, 100 * self.contamination))
+        return self.reference_scores_
 
     @classmethod
     def from_fitted(
@@ -170,8 +173,8 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         detector.n_features_in_ = fitted_estimator.n_features_in_
         if hasattr(fitted_estimator, "feature_names_in_"):
             detector.feature_names_in_ = fitted_estimator.feature_names_in_
-        scores = detector.score_samples(X_reference)
-        detector.offset_ = float(np.percentile(scores, 100 * contamination))
+        detector.reference_scores_ = detector.score_samples(X_reference)
+        detector.offset_ = float(np.percentile(detector.reference_scores_, 100 * contamination))
         return detector
 
     # ---- scoring --------------------------------------------------------------------------
