@@ -19,3 +19,7 @@ class ModelFileError(VaekitError):
 
 class TrainingError(VaekitError, RuntimeError):
     """Training could not go on (for example, the loss stayed non-finite)."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training was interrupted (Ctrl-C); the message says how to go on from the checkpoint."""

@@ -1,9 +1,11 @@
 """A run: an estimator trained on a dataset, in a folder with its model, metrics, pictures, report.
 
 The folder holds the saved model (config.json, model.safetensors, metrics.jsonl), ``run.json``
-(the effective configuration: model, data, parameters, metrics) and the PNG pictures and
-``report.html``. It is assembled in a staging folder beside the target and renamed into place
-at the end, so a failed or interrupted run leaves nothing half-written.
+(the effective configuration: model, data, parameters, metrics), the PNG pictures,
+``report.html`` and ``training_state/`` (the last training checkpoint). It is assembled in
+``<folder>.partial`` beside the target and renamed into place at the end. A failed run leaves
+nothing behind; a killed or interrupted one leaves the partial folder, with ``request.json``
+(what was asked for) and its latest checkpoint, and ``resume_run`` finishes it.
 """
 
 from __future__ import annotations
@@ -11,8 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,11 +23,16 @@ from . import __version__, plots
 from .data import DATASETS, Dataset, load_dataset
 from .estimators import VAE, Autoencoder, LatentEstimator, load
 from .evaluation import evaluate
-from .exceptions import ConfigError, DataError, ModelFileError
-from .io import UMASK, write_atomic
+from .exceptions import ConfigError, DataError, ModelFileError, TrainingInterrupted
+from .io import write_atomic
 from .report import write_report
 
 RUN_FILE = "run.json"
+REQUEST_FILE = "request.json"
+CHECKPOINT_FOLDER = "training_state"
+PARTIAL_SUFFIX = ".partial"
+REQUEST_KEYS = {"source", "model", "params", "data_dir", "binarize", "test_fraction", "seed"}
+REQUEST_KEYS |= {"pictures", "checkpoint_every"}
 MODELS: dict[str, type[LatentEstimator]] = {"vae": VAE, "autoencoder": Autoencoder}
 DATA_BINARIZE = ("none", "dynamic", "fixed")
 REPORT_SAMPLES = 100  # importance samples for the log-likelihood shown in a run's report
@@ -112,9 +117,16 @@ def train_run(
     seed: int = 0,
     overwrite: bool = False,
     pictures: bool = True,
+    checkpoint_every: int = 1,
     verbose: bool = True,
+    resume: bool = False,
 ) -> Run:
-    """Train ``model`` on ``source`` and write the run folder; returns the Run."""
+    """Train ``model`` on ``source`` and write the run folder; returns the Run.
+
+    The training state is checkpointed every ``checkpoint_every`` epochs; with ``resume`` the
+    interrupted run whose partial folder is beside ``out`` goes on from its last checkpoint
+    (``resume_run`` reads the other arguments back from that folder).
+    """
     if model not in MODELS:
         raise ConfigError(f"Unknown model {model!r}; choose one of {', '.join(MODELS)}.")
     threshold = _threshold(binarize)
@@ -130,20 +142,36 @@ def train_run(
     target = (
         Path(out) if out is not None else _free_folder(Path("runs") / f"{dataset.name}-{model}")
     )
-    if target.exists() and not overwrite:
-        raise ConfigError(f"{target} already exists; choose another --out or pass --overwrite.")
-    start = time.perf_counter()
-    with _staging(target) as staging:
-        estimator.fit(X_train)
-        seconds = time.perf_counter() - start
+    partial = partial_folder(target)
+    if not resume:
+        _check_target(target, partial, overwrite)
+    request = {
+        "source": _source_text(source),
+        "model": model,
+        "params": _jsonable(params or {}),
+        "data_dir": None if data_dir is None else str(Path(data_dir).resolve()),
+        "binarize": binarize,
+        "test_fraction": test_fraction,
+        "seed": seed,
+        "pictures": pictures,
+        "checkpoint_every": checkpoint_every,
+    }
+    with _staging(target, resume) as staging:
+        if not resume:
+            write_atomic(staging / REQUEST_FILE, (json.dumps(request, indent=2) + "\n").encode())
+        estimator.fit(
+            X_train,
+            checkpoint_dir=staging / CHECKPOINT_FOLDER,
+            checkpoint_every=checkpoint_every,
+        )
         estimator.save(staging)
         info = {
             "vaekit_version": __version__,
             "model": model,
             "data": {
-                "source": _source_text(source),
+                "source": request["source"],
                 "name": dataset.name,
-                "data_dir": None if data_dir is None else str(Path(data_dir).resolve()),
+                "data_dir": request["data_dir"],
                 "binarize": "none" if threshold is not None else binarize,
                 "seed": seed,
                 "test_fraction": test_fraction,
@@ -153,7 +181,7 @@ def train_run(
                 "n_test": len(X_test),
             },
             "params": _jsonable(estimator.get_params()),
-            "training_seconds": round(seconds, 2),
+            "training_seconds": round(sum(r["seconds"] for r in estimator.history_), 2),
             "epochs": estimator.n_epochs_,
         }
         run = Run(staging, estimator, info)
@@ -162,6 +190,39 @@ def train_run(
         if pictures:
             build_report(run, X_test, y_test)
     return Run(target, estimator, info)
+
+
+def resume_run(folder: str | os.PathLike, *, verbose: bool = True) -> Run:
+    """Finish an interrupted run: ``folder`` is the run's folder or its ``.partial`` folder."""
+    folder = Path(folder)
+    target = folder.with_name(folder.name.removesuffix(PARTIAL_SUFFIX))
+    partial = partial_folder(target)
+    if not (partial / REQUEST_FILE).is_file():
+        what = "a finished run" if (target / RUN_FILE).is_file() else "no interrupted run"
+        raise ConfigError(f"There is nothing to resume at {target}: it is {what}.")
+    try:
+        request = json.loads((partial / REQUEST_FILE).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        request = None
+    if not isinstance(request, dict) or set(request) != REQUEST_KEYS:
+        raise ModelFileError(f"{partial / REQUEST_FILE} is not a valid run request.")
+    return train_run(request.pop("source"), out=target, verbose=verbose, resume=True, **request)
+
+
+def partial_folder(target: Path) -> Path:
+    """Where the run for ``target`` is assembled, and where an interrupted one waits."""
+    return target.with_name(target.name + PARTIAL_SUFFIX)
+
+
+def _check_target(target: Path, partial: Path, overwrite: bool) -> None:
+    if partial.exists() and not overwrite:
+        raise ConfigError(
+            f"{partial} holds an interrupted run; finish it with 'vaekit train --resume "
+            f"{target}', or pass --overwrite to start afresh."
+        )
+    if target.exists() and not overwrite:
+        raise ConfigError(f"{target} already exists; choose another --out or pass --overwrite.")
+    shutil.rmtree(partial, ignore_errors=True)
 
 
 def open_run(folder: str | os.PathLike) -> Run:
@@ -297,18 +358,23 @@ def _free_folder(base: Path) -> Path:
 
 
 class _staging:
-    """A temporary folder beside ``target`` that replaces it on success and vanishes on failure."""
+    """``target.partial``: replaces ``target`` on success, vanishes on failure, and is kept on
+    an interrupt (Ctrl-C) so that ``resume_run`` can finish it."""
 
-    def __init__(self, target: Path):
-        self.target = target
+    def __init__(self, target: Path, resume: bool):
+        self.target, self.resume = target, resume
+        self.path = partial_folder(target)
 
     def __enter__(self) -> Path:
-        self.target.parent.mkdir(parents=True, exist_ok=True)
-        self.path = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.", dir=self.target.parent))
-        self.path.chmod(0o777 & ~UMASK)  # mkdtemp makes 0700; give the run the usual mode
+        self.path.mkdir(parents=True, exist_ok=self.resume)
         return self.path
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            raise TrainingInterrupted(
+                f"the last checkpoint is kept; finish the run with 'vaekit train --resume "
+                f"{self.target}'"
+            ) from None
         if exc_type is not None:
             shutil.rmtree(self.path, ignore_errors=True)
             return

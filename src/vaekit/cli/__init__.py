@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    except KeyboardInterrupt:
-        print("vaekit: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as err:
+        print(f"vaekit: interrupted{f'; {err}' if str(err) else ''}", file=sys.stderr)
         return 130
     return 0

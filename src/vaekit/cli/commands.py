@@ -15,11 +15,13 @@ from ..evaluation import evaluate
 from ..exceptions import ConfigError
 from ..io import write_atomic
 from ..runs import (
+    Run,
     build_report,
     data_defaults,
     held_out,
     interpolate,
     open_run,
+    resume_run,
     train_run,
     traverse,
 )
@@ -34,6 +36,13 @@ def cmd_train(args) -> None:
         value = getattr(args, name, None)
         if value is not None:
             options[name] = value
+    if args.resume is not None:
+        if options or args.overwrite or args.no_pictures:
+            raise ConfigError(
+                "--resume goes on with the options the run was started with; pass no others."
+            )
+        _report_run(resume_run(args.resume, verbose=not args.quiet))
+        return
     if "data" not in options:
         raise ConfigError("Name the data to train on: a dataset (digits, mnist, ...) or a file.")
     run_kwargs = {k: options.pop(k) for k in RUN_OPTIONS if k in options}
@@ -45,12 +54,15 @@ def cmd_train(args) -> None:
         verbose=not args.quiet,
         **run_kwargs,
     )
-    metrics = run.info["metrics"]
+    _report_run(run)
+
+
+def _report_run(run: Run) -> None:
     info = run.info
     print(f"trained {info['model']} on {info['data']['name']}: {info['epochs']} epochs")
-    print_metrics(metrics)
+    print_metrics(info["metrics"])
     print(f"run folder: {run.folder}")
-    if not args.no_pictures:
+    if (run.folder / "report.html").is_file():
         print(f"report: {run.folder / 'report.html'}")
 
 

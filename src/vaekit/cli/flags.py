@@ -18,7 +18,16 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-RUN_OPTIONS = ("model", "data", "out", "data_dir", "binarize", "test_fraction", "seed")
+RUN_OPTIONS = (
+    "model",
+    "data",
+    "out",
+    "data_dir",
+    "binarize",
+    "test_fraction",
+    "seed",
+    "checkpoint_every",
+)
 
 
 def _int_tuple(text: str) -> tuple[int, ...]:

@@ -87,6 +87,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--no-pictures", action="store_true", help="skip the pictures and the report"
     )
+    train.add_argument(
+        "--checkpoint-every",
+        type=positive_int,
+        help="epochs between checkpoints of the training state (default: 1)",
+    )
+    train.add_argument(
+        "--resume",
+        metavar="RUN",
+        help="finish the interrupted run RUN from its last checkpoint (no other options)",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     add_estimator_flags(train)
 

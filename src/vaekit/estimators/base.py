@@ -19,6 +19,7 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .. import __version__
+from ..checkpoint import Checkpoint, fingerprint
 from ..distributions import likelihood_class, make_likelihood
 from ..exceptions import ConfigError, DataError
 from ..io import save_folder
@@ -188,10 +189,27 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return torch.bernoulli(x, generator=generator) if self.binarize == "dynamic" else x
 
     # ---- fitting --------------------------------------------------------------------------
-    def fit(self, X, y=None):
-        """Fit the model to the rows of X (y is ignored). Returns self."""
+    def fit(
+        self,
+        X,
+        y=None,
+        *,
+        checkpoint_dir: str | os.PathLike | None = None,
+        checkpoint_every: int = 1,
+    ):
+        """Fit the model to the rows of X (y is ignored). Returns self.
+
+        With ``checkpoint_dir``, the training state is saved there every ``checkpoint_every``
+        epochs and at the end; a fit whose ``checkpoint_dir`` already holds a state for the same
+        parameters and data continues from it and ends with the same weights, bit for bit, as
+        a fit that was never interrupted.
+        """
         self._check_params()
         X = self._prepare(X, reset=True)
+        checkpoint = None
+        if checkpoint_dir is not None:
+            params = {k: v for k, v in self.get_params(deep=False).items() if k != "verbose"}
+            checkpoint = Checkpoint(checkpoint_dir, fingerprint(params, X), checkpoint_every)
         generator = seed_generator(self.random_state)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(torch.randint(2**31 - 1, (1,), generator=generator)))
@@ -216,6 +234,7 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             options,
             generator,
             regularizer_name=self.module_.regularizer_name,
+            checkpoint=checkpoint,
         )
         self.n_epochs_ = len(self.history_)
         self._fit_extra(X, generator)

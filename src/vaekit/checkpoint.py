@@ -1,0 +1,145 @@
+"""Training checkpoints: everything a fit needs to go on exactly where it stopped.
+
+A checkpoint folder holds ``state.safetensors`` (the weights, the optimiser's moments, the best
+weights so far, the random generator's state) and ``state.json`` (epoch, history, early-stopping
+counters, learning-rate schedule, and a fingerprint of the parameters and data it belongs to).
+Each file is written atomically, tensors first, and ``state.json`` carries the tensors' SHA256,
+so a kill at any moment leaves the previous checkpoint or the new one, never a mixture.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+
+from .exceptions import ConfigError, ModelFileError
+from .io import write_atomic
+
+STATE_TENSORS = "state.safetensors"
+STATE_JSON = "state.json"
+CHECKPOINT_VERSION = 1
+
+
+@dataclass
+class TrainingState:
+    """Where a fit stands after ``epoch`` complete epochs."""
+
+    epoch: int
+    finished: bool  # early stopping fired, or the last epoch is done
+    history: list[dict]
+    model: dict[str, torch.Tensor]
+    optimizer: dict
+    schedule: dict | None
+    generator: torch.Tensor
+    streak: torch.Tensor
+    best_loss: float
+    since_best: int
+    best_model: dict[str, torch.Tensor] | None
+
+
+class Checkpoint:
+    """A folder that a fit saves its ``TrainingState`` to every ``every`` epochs and at the end.
+
+    ``fingerprint`` names the parameters and data the state belongs to; loading a checkpoint
+    written with another fingerprint is refused, so a resumed fit is the fit that was started.
+    """
+
+    def __init__(self, folder: str | os.PathLike, fingerprint: str, every: int = 1):
+        if not isinstance(every, int) or isinstance(every, bool) or every < 1:
+            raise ConfigError("checkpoint_every must be a positive integer.")
+        self.folder, self.fingerprint, self.every = Path(folder), fingerprint, every
+
+    def due(self, epoch: int) -> bool:
+        """True when the state after ``epoch`` complete epochs should be saved."""
+        return epoch % self.every == 0
+
+    def save(self, state: TrainingState) -> None:
+        """Write the state atomically: tensors first, then the JSON that vouches for them."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tensors = {f"model.{k}": v for k, v in state.model.items()}
+        tensors |= {f"best.{k}": v for k, v in (state.best_model or {}).items()}
+        for index, values in state.optimizer["state"].items():
+            tensors |= {f"optimizer.{index}.{k}": v for k, v in values.items()}
+        tensors |= {"generator": state.generator, "streak": state.streak}
+        data = save_safetensors({k: v.detach().contiguous() for k, v in tensors.items()})
+        write_atomic(self.folder / STATE_TENSORS, data)
+        meta = {
+            "checkpoint_version": CHECKPOINT_VERSION,
+            "fingerprint": self.fingerprint,
+            "tensors_sha256": hashlib.sha256(data).hexdigest(),
+            "epoch": state.epoch,
+            "finished": state.finished,
+            "history": state.history,
+            "optimizer_groups": state.optimizer["param_groups"],
+            "schedule": state.schedule,
+            "best_loss": None if math.isinf(state.best_loss) else state.best_loss,
+            "since_best": state.since_best,
+            "has_best": state.best_model is not None,
+        }
+        write_atomic(self.folder / STATE_JSON, (json.dumps(meta) + "\n").encode())
+
+    def load(self) -> TrainingState | None:
+        """The saved state, or None when the folder holds none yet."""
+        path = self.folder / STATE_JSON
+        if not path.is_file():
+            return None
+        try:
+            meta = json.loads(path.read_text())
+            if meta.get("checkpoint_version") != CHECKPOINT_VERSION:
+                raise KeyError
+            data = (self.folder / STATE_TENSORS).read_bytes()
+            if hashlib.sha256(data).hexdigest() != meta["tensors_sha256"]:
+                raise ValueError
+            state = _state_from(meta, load_safetensors(data))
+        except (OSError, KeyError, TypeError, ValueError, AttributeError, SafetensorError):
+            raise ModelFileError(
+                f"The checkpoint in {self.folder} is unreadable or corrupt; delete the folder to "
+                "start training afresh."
+            ) from None
+        if meta["fingerprint"] != self.fingerprint:
+            raise ConfigError(
+                f"The checkpoint in {self.folder} belongs to a fit with other parameters or data; "
+                "delete it or choose another checkpoint folder."
+            )
+        return state
+
+
+def _state_from(meta: dict, tensors: dict[str, torch.Tensor]) -> TrainingState:
+    def group(prefix: str) -> dict[str, torch.Tensor]:
+        return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+    moments: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in group("optimizer.").items():
+        index, name = key.split(".", 1)
+        moments.setdefault(int(index), {})[name] = value
+    best_loss = meta["best_loss"]
+    return TrainingState(
+        epoch=meta["epoch"],
+        finished=meta["finished"],
+        history=meta["history"],
+        model=group("model."),
+        optimizer={"state": moments, "param_groups": meta["optimizer_groups"]},
+        schedule=meta["schedule"],
+        generator=tensors["generator"],
+        streak=tensors["streak"],
+        best_loss=math.inf if best_loss is None else best_loss,
+        since_best=meta["since_best"],
+        best_model=group("best.") if meta["has_best"] else None,
+    )
+
+
+def fingerprint(params: dict, X) -> str:
+    """A SHA256 naming estimator parameters (JSON-able) and the training array together."""
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=repr).encode())
+    digest.update(str((X.shape, str(X.dtype))).encode())
+    digest.update(memoryview(X).cast("B") if X.flags.c_contiguous else X.tobytes())
+    return digest.hexdigest()
