@@ -211,7 +211,7 @@ def test_bad_training_input_gives_one_line_and_writes_nothing(case, tmp_path):
     done = vaekit(*args, "--out", out, "--quiet", cwd=tmp_path, check=False)
     assert_clean_error(done, *words)
     assert not out.exists() and not (tmp_path / "runs").exists()
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
+    assert not (tmp_path / "out.partial").exists()
 
 
 def test_a_corrupt_model_folder_is_refused(run, tmp_path):

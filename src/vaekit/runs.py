@@ -20,6 +20,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from . import __version__, plots
+from .checkpoint import STATE_JSON
 from .data import DATASETS, Dataset, load_dataset
 from .estimators import VAE, Autoencoder, LatentEstimator, load
 from .evaluation import evaluate
@@ -358,8 +359,8 @@ def _free_folder(base: Path) -> Path:
 
 
 class _staging:
-    """``target.partial``: replaces ``target`` on success, vanishes on failure, and is kept on
-    an interrupt (Ctrl-C) so that ``resume_run`` can finish it."""
+    """``target.partial``: replaces ``target`` on success and vanishes on a failure before the
+    first checkpoint; from then on it is kept (on Ctrl-C, a kill or an error) for resume_run."""
 
     def __init__(self, target: Path, resume: bool):
         self.target, self.resume = target, resume
@@ -376,7 +377,8 @@ class _staging:
                 f"{self.target}'"
             ) from None
         if exc_type is not None:
-            shutil.rmtree(self.path, ignore_errors=True)
+            if not (self.path / CHECKPOINT_FOLDER / STATE_JSON).is_file():
+                shutil.rmtree(self.path, ignore_errors=True)
             return
         old = None
         if self.target.exists():

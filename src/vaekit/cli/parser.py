@@ -25,9 +25,16 @@ EXAMPLES = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, reporting a usage mistake like every other error: one line, exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"vaekit: error: {message}; see '{self.prog} --help'.\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of every command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="vaekit",
         description="Variational autoencoders from the shell: train, evaluate, sample, score.",
         epilog="Run 'vaekit COMMAND --help' for a command's options and an example.",

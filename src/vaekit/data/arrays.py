@@ -57,8 +57,7 @@ def array_to_dataset(
 def load_npy(path: Path) -> Dataset:
     """A .npy file holding one numeric array; pickled (object) arrays are refused."""
     x = _load(path)
-    if not isinstance(x, np.ndarray):
-        x.close()
+    if isinstance(x, dict):
         raise DataError(f"{path} is a .npz archive; rename it to end in .npz.")
     return array_to_dataset(x, path.name)
 
@@ -66,33 +65,31 @@ def load_npy(path: Path) -> Dataset:
 def load_npz(path: Path) -> Dataset:
     """A .npz archive: data under X, x, data, images or the only array; labels under y, labels
     or targets."""
-    archive = _load(path)
-    if isinstance(archive, np.ndarray):
+    arrays = _load(path)
+    if not isinstance(arrays, dict):
         raise DataError(f"{path} is a .npy array; rename it to end in .npy.")
-    with archive:
-        keys = archive.files
-        data_keys = [k for k in DATA_KEYS if k in keys]
-        others = [k for k in keys if k not in LABEL_KEYS]
-        if not data_keys and len(others) != 1:
-            raise DataError(
-                f"{path} holds the arrays {', '.join(keys) or 'none'}; name the data array "
-                f"one of {', '.join(DATA_KEYS)}."
-            )
-        data_key = data_keys[0] if data_keys else others[0]
-        label_key = next((k for k in LABEL_KEYS if k in keys), None)
-        try:
-            x = archive[data_key]
-            y = None if label_key is None else archive[label_key]
-        except _LOAD_ERRORS as err:
-            raise DataError(
-                f"Cannot read the arrays in {path} ({err}); save numeric arrays with numpy.savez."
-            ) from None
-    return array_to_dataset(x, path.name, y)
+    data_keys = [k for k in DATA_KEYS if k in arrays]
+    others = [k for k in arrays if k not in LABEL_KEYS]
+    if not data_keys and len(others) != 1:
+        raise DataError(
+            f"{path} holds the arrays {', '.join(arrays) or 'none'}; name the data array "
+            f"one of {', '.join(DATA_KEYS)}."
+        )
+    label_key = next((k for k in LABEL_KEYS if k in arrays), None)
+    x = arrays[data_keys[0] if data_keys else others[0]]
+    return array_to_dataset(x, path.name, None if label_key is None else arrays[label_key])
 
 
-def _load(path: Path) -> np.ndarray | np.lib.npyio.NpzFile:
+def _load(path: Path) -> np.ndarray | dict[str, np.ndarray]:
+    """The array of a .npy file, or every array of a .npz archive; never unpickles, and the
+    file is closed whatever happens."""
     try:
-        return np.load(path, allow_pickle=False)
+        with path.open("rb") as f:
+            loaded = np.load(f, allow_pickle=False)
+            if isinstance(loaded, np.ndarray):
+                return loaded
+            with loaded:  # an NpzFile reads lazily from f: take its arrays before f closes
+                return {key: loaded[key] for key in loaded.files}
     except _LOAD_ERRORS as err:
         reason = (
             "NumPy could only read it by unpickling, which vaekit never does"

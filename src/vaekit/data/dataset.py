@@ -33,13 +33,18 @@ def infer_kind(x: np.ndarray) -> str:
     return "real"
 
 
+def count(n: int, noun: str) -> str:
+    """'1 row', '2 rows'."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def check_finite(x: np.ndarray, name: str) -> None:
     """Refuse rows that hold NaN or infinite values."""
     bad = ~np.isfinite(x).all(axis=1)
     if bad.any():
         raise DataError(
-            f"{name} contains NaN or infinite values in {int(bad.sum())} rows (the first at row "
-            f"index {int(np.argmax(bad))}); clean or drop them."
+            f"{name} contains NaN or infinite values in {count(int(bad.sum()), 'row')} (the first "
+            f"at row index {int(np.argmax(bad))}); clean or drop them."
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 from pathlib import Path
 
@@ -36,9 +37,9 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
         )
     if min(dims) == 0:
         raise DataError(f"{path} declares dimensions {dims} with a zero; replace the file.")
-    if len(raw) - header != int(np.prod(dims)):
+    if len(raw) - header != math.prod(dims):
         raise DataError(
-            f"{path} declares dimensions {dims} ({int(np.prod(dims))} bytes) but holds "
+            f"{path} declares dimensions {dims} ({math.prod(dims)} bytes) but holds "
             f"{len(raw) - header} bytes of data; the file is truncated or corrupt, replace it."
         )
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +26,11 @@ _PIL_ERRORS = (
 
 
 def load_image_folder(folder: Path) -> Dataset:
-    """All images in one mode (L, or RGB if any is in colour) and the most common size, in [0, 1].
+    """All images, of one size and either all grayscale or all colour (RGB), in [0, 1].
 
     Images in class subfolders get the index of their class in the sorted class names as label.
+    Colour modes (RGB, RGBA, palette) are read as RGB; a folder that mixes sizes, or grayscale
+    with colour, is refused rather than silently resized or converted.
     """
     files, labels = _list_images(folder)
     modes, sizes = [], []
@@ -40,25 +41,38 @@ def load_image_folder(folder: Path) -> Dataset:
                     f"{path} has {image.mode} pixels (more than 8 bits); vaekit reads 8-bit "
                     "images, so convert it to 8 bits."
                 )
-            modes.append(image.mode)
+            modes.append("L" if Image.getmodebase(image.mode) == "L" else "RGB")
             sizes.append(image.size)
-    mode = "L" if all(Image.getmodebase(m) == "L" for m in modes) else "RGB"
-    size = Counter(sizes).most_common(1)[0][0]
+    first = files[0]
+    for path, mode, size in zip(files, modes, sizes, strict=True):
+        if size != sizes[0]:
+            raise DataError(
+                f"{folder} mixes image sizes: {first.name} is {_size(sizes[0])} but "
+                f"{path.relative_to(folder)} is {_size(size)}; resize them to one size."
+            )
+        if mode != modes[0]:
+            raise DataError(
+                f"{folder} mixes grayscale and colour images ({first.name} and "
+                f"{path.relative_to(folder)}); convert them to one mode."
+            )
+    mode, (width, height) = modes[0], sizes[0]
     channels = len(mode)
-    pixels = np.empty((len(files), size[1], size[0], channels), dtype=np.uint8)
+    pixels = np.empty((len(files), height, width, channels), dtype=np.uint8)
     for i, path in enumerate(files):
         with _open(path) as image:
             try:
                 converted = image.convert(mode)
-                if converted.size != size:
-                    converted = converted.resize(size, Image.Resampling.BILINEAR)
             except _PIL_ERRORS as err:
                 raise _unreadable(path, err) from None
-        pixels[i] = np.asarray(converted).reshape(size[1], size[0], channels)
+        pixels[i] = np.asarray(converted).reshape(height, width, channels)
     rows = pixels.transpose(0, 3, 1, 2).reshape(len(files), -1).astype(np.float32) / 255
     y = None if labels is None else np.asarray(labels, dtype=np.int64)
-    shape = (channels, size[1], size[0])
+    shape = (channels, height, width)
     return Dataset(folder.resolve().name, rows, None, y, None, shape, infer_kind(rows))
+
+
+def _size(size: tuple[int, int]) -> str:
+    return f"{size[0]}x{size[1]}"
 
 
 def _list_images(folder: Path) -> tuple[list[Path], list[int] | None]:

@@ -104,6 +104,12 @@ def _idx_loader(source: Source) -> Callable[..., Dataset]:
         x_test, y_test, test_shape = read_idx_pair(
             files["t10k-images-idx3-ubyte.gz"], files["t10k-labels-idx1-ubyte.gz"]
         )
+        for labels, name in ((y_train, "train"), (y_test, "t10k")):
+            if labels.max() > 9:
+                raise DataError(
+                    f"{files[f'{name}-labels-idx1-ubyte.gz']} holds the label {labels.max()}; "
+                    f"{source.title} labels are 0 to 9, so check that it is the right file."
+                )
         if test_shape != shape:
             raise DataError(
                 f"The {source.title} train images are {shape} but the test images are "

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..exceptions import DataError
 from .arrays import array_to_dataset
-from .dataset import Dataset
+from .dataset import Dataset, count
 
 LABEL_COLUMNS = ("label", "labels", "target", "class", "y")
 
@@ -48,8 +48,8 @@ def load_csv(path: Path) -> Dataset:
     if bad.any():
         i, j = np.argwhere(bad)[0]
         raise DataError(
-            f"{path} contains NaN or infinite values in {int(bad.any(axis=1).sum())} rows (the "
-            f"first at line {lines[i]}, column {_column(header, j)}); clean or drop them."
+            f"{path} contains NaN or infinite values in {count(int(bad.any(axis=1).sum()), 'row')} "
+            f"(the first at line {lines[i]}, column {_column(header, j)}); clean or drop them."
         )
     labels = [j for j, name in enumerate(header or ()) if name.lower() in LABEL_COLUMNS]
     if len(labels) > 1:

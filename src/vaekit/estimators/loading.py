@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import os
 
+import torch
 from torch import nn
 
 from ..exceptions import ConfigError, ModelFileError
@@ -14,6 +15,8 @@ from .base import EXTRA_PREFIXES, TUPLE_PARAMS, LatentEstimator, is_int
 from .vae import VAE
 
 ESTIMATORS: dict[str, type[LatentEstimator]] = {"VAE": VAE, "Autoencoder": Autoencoder}
+CONFIG_KEYS = {"format", "schema_version", "vaekit_version", "estimator", "params"}
+CONFIG_KEYS |= {"n_features_in", "custom_networks", "weights_sha256"}
 
 
 def load(
@@ -32,11 +35,17 @@ def load(
     if name not in ESTIMATORS:
         raise ModelFileError(f"{folder} holds an unknown estimator {name!r}.")
     cls = ESTIMATORS[name]
+    if unknown := sorted(set(config) - CONFIG_KEYS):
+        raise ModelFileError(f"{folder}/config.json has unknown keys: {', '.join(unknown)}.")
     params = config.get("params")
     n_features = config.get("n_features_in")
     allowed = set(inspect.signature(cls).parameters) - {"encoder", "decoder"}
-    if not isinstance(params, dict) or not is_int(n_features, 1):
-        raise ModelFileError(f"{folder}/config.json lacks its params or n_features_in.")
+    if not isinstance(params, dict):
+        raise ModelFileError(f"{folder}/config.json lacks its params.")
+    if not is_int(n_features, 1):
+        raise ModelFileError(
+            f"{folder}/config.json has n_features_in={n_features!r}; it must be a positive integer."
+        )
     if unknown := sorted(set(params) - allowed):
         raise ModelFileError(f"{folder}/config.json has unknown parameters: {', '.join(unknown)}.")
     if config.get("custom_networks") and (encoder is None or decoder is None):
@@ -53,16 +62,33 @@ def load(
     try:
         estimator._check_params()
         module = estimator._build_module(n_features)
+        _check_tensors(tensors, module.state_dict())
         module.load_state_dict(tensors, strict=True)
         estimator._restore_extra(extra)
         if extra:
             raise ConfigError(f"unexpected tensors {', '.join(sorted(extra))}")
     except (ConfigError, RuntimeError, TypeError) as err:
         raise ModelFileError(
-            f"{folder} cannot be rebuilt from its config and weights: {err}"
+            f"{folder} cannot be rebuilt from its config and weights: {str(err).rstrip('.')}."
         ) from None
     module.eval()
     estimator.module_ = module
     estimator.history_ = history
     estimator.n_epochs_ = len(history)
     return estimator
+
+
+def _check_tensors(saved: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> None:
+    """Refuse weights whose names, shapes or dtypes are not the rebuilt module's."""
+    if missing := sorted(set(expected) - set(saved)):
+        raise ConfigError(f"the weights lack {', '.join(missing)}")
+    if unexpected := sorted(set(saved) - set(expected)):
+        raise ConfigError(f"unexpected tensors {', '.join(unexpected)}")
+    for name, tensor in saved.items():
+        want = expected[name]
+        if tensor.shape != want.shape:
+            raise ConfigError(
+                f"{name} has shape {tuple(tensor.shape)} where the model needs {tuple(want.shape)}"
+            )
+        if tensor.dtype != want.dtype:
+            raise ConfigError(f"{name} is {tensor.dtype} where the model needs {want.dtype}")

@@ -1,0 +1,756 @@
+"""The catalogue of bad input: every case, its command, and the exact line it must print.
+
+Each case runs through the real ``vaekit`` entry point in a fresh Python process (all cases in
+one process, to keep the suite fast) and must exit with status 2, print exactly one line,
+``vaekit: error: <message>``, and leave the case's folder as it found it. docs/bad-input.md is
+generated from this list: ``python tests/test_bad_input.py`` rewrites it, and a test fails when
+it is stale.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import shutil
+import struct
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+
+DOCS = Path(__file__).parents[1] / "docs" / "bad-input.md"
+Setup = Callable[[Path], None]
+
+
+@dataclass
+class Case:
+    group: str
+    what: str
+    argv: list
+    message: str
+    setup: Setup | None = None
+    id: str = ""
+
+
+# --- files the cases are made of ---------------------------------------------------------------
+
+
+def write(name: str, data: bytes | str) -> Setup:
+    def setup(folder: Path) -> None:
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data.encode() if isinstance(data, str) else data)
+
+    return setup
+
+
+def npy(name: str, array: np.ndarray, cut: int = 0) -> Setup:
+    def setup(folder: Path) -> None:
+        np.save(folder / name, array, allow_pickle=array.dtype == object)
+        if cut:
+            data = (folder / name).read_bytes()
+            (folder / name).write_bytes(data[:-cut])
+
+    return setup
+
+
+def npz(name: str, cut: int = 0, **arrays) -> Setup:
+    def setup(folder: Path) -> None:
+        np.savez(folder / name, **arrays)
+        if cut:
+            (folder / name).write_bytes((folder / name).read_bytes()[:cut])
+
+    return setup
+
+
+def images(folder_name: str, *shapes: tuple) -> Setup:
+    def setup(folder: Path) -> None:
+        (folder / folder_name).mkdir()
+        for i, shape in enumerate(shapes):
+            Image.fromarray(np.zeros(shape, dtype=np.uint8)).save(folder / folder_name / f"{i}.png")
+
+    return setup
+
+
+def idx_bytes(dims: tuple, magic_ndim: int | None = None, payload: bytes | None = None) -> bytes:
+    ndim = len(dims) if magic_ndim is None else magic_ndim
+    header = struct.pack(">HBB", 0, 8, ndim) + b"".join(struct.pack(">I", d) for d in dims)
+    return header + (bytes(int(np.prod(dims))) if payload is None else payload)
+
+
+MNIST_FILES = {
+    "train-images-idx3-ubyte.gz": (4, 28, 28),
+    "train-labels-idx1-ubyte.gz": (4,),
+    "t10k-images-idx3-ubyte.gz": (2, 28, 28),
+    "t10k-labels-idx1-ubyte.gz": (2,),
+}
+
+
+def mnist(file: str = "", data: bytes | None = None) -> Setup:
+    """A data folder with tiny valid MNIST files, ``file`` replaced by ``data``."""
+
+    def setup(folder: Path) -> None:
+        (folder / "data" / "mnist").mkdir(parents=True)
+        for name, dims in MNIST_FILES.items():
+            content = data if name == file else gzip.compress(idx_bytes(dims))
+            (folder / "data" / "mnist" / name).write_bytes(content)
+
+    return setup
+
+
+AMAT_ROW = "0 " * 783 + "1\n"
+
+
+def amat(train: str) -> Setup:
+    def setup(folder: Path) -> None:
+        (folder / "data" / "binarized-mnist").mkdir(parents=True)
+        for split, text in (("train", train), ("valid", AMAT_ROW * 2), ("test", AMAT_ROW * 2)):
+            (folder / "data" / "binarized-mnist" / f"binarized_mnist_{split}.amat").write_text(text)
+
+    return setup
+
+
+GOOD = np.random.default_rng(0).random((40, 6)).astype(np.float32)
+with_nan, with_inf = GOOD.copy(), GOOD.copy()
+with_nan[3, 2], with_inf[5, 1] = np.nan, np.inf
+
+
+def run_folder(change: Callable[[Path], None] | None = None) -> Setup:
+    """A copy of the trained run (see ``trained_run``) under ``run``, then ``change`` applied."""
+
+    def setup(folder: Path) -> None:
+        shutil.copytree(TRAINED_RUN[0], folder / "run")
+        if change is not None:
+            change(folder / "run")
+
+    return setup
+
+
+def edit_config(**changes) -> Callable[[Path], None]:
+    def change(run: Path) -> None:
+        config = json.loads((run / "config.json").read_text())
+        for key, value in changes.items():
+            if key.startswith("params."):
+                config["params"][key[len("params.") :]] = value
+            else:
+                config[key] = value
+        (run / "config.json").write_text(json.dumps(config))
+
+    return change
+
+
+def edit_weights(edit: Callable[[dict], None], keep_sha: bool = False) -> Callable[[Path], None]:
+    """Rewrite the weights; the config's SHA256 follows unless ``keep_sha``."""
+
+    def change(run: Path) -> None:
+        tensors = load_safetensors((run / "model.safetensors").read_bytes())
+        edit(tensors)
+        data = save_safetensors(tensors)
+        (run / "model.safetensors").write_bytes(data)
+        if not keep_sha:
+            edit_config(weights_sha256=hashlib.sha256(data).hexdigest())(run)
+
+    return change
+
+
+def cut_file(name: str, keep: int) -> Callable[[Path], None]:
+    def change(run: Path) -> None:
+        (run / name).write_bytes((run / name).read_bytes()[:keep])
+
+    return change
+
+
+def remove(name: str) -> Callable[[Path], None]:
+    return lambda run: (run / name).unlink()
+
+
+FIRST_BIAS = "decoder.0.bias"  # a weight every saved MLP VAE has
+TRAINED_RUN: list[Path] = []  # filled by the ``results`` fixture
+
+FAST = ["--max-epochs", "1", "--no-pictures", "--quiet"]  # added to train, kept out of the docs
+DATA = ["--data-dir", "data"]
+
+
+# --- the catalogue -----------------------------------------------------------------------------
+
+CASES = [
+    # files given to train (the same loaders serve every command's --data)
+    Case(
+        "files",
+        "a file that does not exist",
+        ["train", "missing.npy"],
+        "missing.npy does not exist; check the path.",
+    ),
+    Case(
+        "files",
+        "an empty .npy file",
+        ["train", "empty.npy"],
+        "empty.npy is not a readable NumPy file (No data left in file); save a numeric array "
+        "with numpy.save or numpy.savez.",
+        write("empty.npy", b""),
+    ),
+    Case(
+        "files",
+        "an empty .csv file",
+        ["train", "empty.csv"],
+        "empty.csv is empty; give one example per row.",
+        write("empty.csv", b""),
+    ),
+    Case(
+        "files",
+        "a truncated .npy file",
+        ["train", "cut.npy"],
+        "cut.npy is not a readable NumPy file (Failed to read all data for array. Expected "
+        "(40, 6) = 240 elements, could only read 230 elements. (file seems not fully "
+        "written?)); save a numeric array with numpy.save or numpy.savez.",
+        npy("cut.npy", GOOD, cut=40),
+    ),
+    Case(
+        "files",
+        "a truncated .npz file",
+        ["train", "cut.npz"],
+        "cut.npz is not a readable NumPy file (File is not a zip file); save a numeric array "
+        "with numpy.save or numpy.savez.",
+        npz("cut.npz", cut=200, X=GOOD),
+    ),
+    Case(
+        "files",
+        "a .npy file that is not NumPy's format",
+        ["train", "text.npy"],
+        "text.npy is not a readable NumPy file (NumPy could only read it by unpickling, which "
+        "vaekit never does); save a numeric array with numpy.save or numpy.savez.",
+        write("text.npy", "hello, not an array"),
+    ),
+    Case(
+        "files",
+        "a .npy file of Python objects (a pickle)",
+        ["train", "objects.npy"],
+        "objects.npy is not a readable NumPy file (NumPy could only read it by unpickling, which "
+        "vaekit never does); save a numeric array with numpy.save or numpy.savez.",
+        npy("objects.npy", np.array([{"a": 1}] * 4, dtype=object)),
+    ),
+    Case(
+        "files",
+        "a compressed file (.gz) of an array",
+        ["train", "rows.npy.gz"],
+        "Cannot read rows.npy.gz: vaekit reads .npy, .npz and .csv files and folders of images.",
+        write("rows.npy.gz", gzip.compress(b"rows")),
+    ),
+    Case(
+        "files",
+        "NaN in an array",
+        ["train", "nan.npy"],
+        "nan.npy contains NaN or infinite values in 1 row (the first at row index 3); clean or "
+        "drop them.",
+        npy("nan.npy", with_nan),
+    ),
+    Case(
+        "files",
+        "an infinite value in a CSV file",
+        ["train", "inf.csv"],
+        "inf.csv contains NaN or infinite values in 1 row (the first at line 3, column 2 "
+        "('b')); clean or drop them.",
+        write("inf.csv", "a,b\n1,2\n3,inf\n" + "1,2\n" * 10),
+    ),
+    Case(
+        "files",
+        "a non-numeric CSV cell",
+        ["train", "text.csv"],
+        "text.csv line 3, column 1 ('a') holds 'x', which is not a number; vaekit reads numeric "
+        "CSV files only.",
+        write("text.csv", "a,b\n1,2\nx,3\n" + "1,2\n" * 10),
+    ),
+    Case(
+        "files",
+        "a ragged CSV file",
+        ["train", "ragged.csv"],
+        "ragged.csv line 3 has 1 values, expected 2; every row needs the same number of columns.",
+        write("ragged.csv", "a,b\n1,2\n3\n" + "1,2\n" * 10),
+    ),
+    Case(
+        "files",
+        "an array of one dimension",
+        ["train", "flat.npy"],
+        "flat.npy has shape (40,); give (n, features), (n, H, W), (n, H, W, C) or (n, C, H, W) "
+        "with C = 1, 3 or 4.",
+        npy("flat.npy", GOOD[:, 0]),
+    ),
+    Case(
+        "files",
+        "labels that do not match the rows",
+        ["train", "labels.npz"],
+        "labels.npz has 40 examples but labels of shape (39,); give one per row.",
+        npz("labels.npz", X=GOOD, y=np.arange(39)),
+    ),
+    Case(
+        "files",
+        "images of mixed sizes",
+        ["train", "faces"],
+        "faces mixes image sizes: 0.png is 8x8 but 1.png is 8x9; resize them to one size.",
+        images("faces", (8, 8), (9, 8), (8, 8)),
+    ),
+    Case(
+        "files",
+        "grayscale and colour images mixed",
+        ["train", "faces"],
+        "faces mixes grayscale and colour images (0.png and 1.png); convert them to one mode.",
+        images("faces", (8, 8), (8, 8, 3)),
+    ),
+    Case(
+        "files",
+        "an image file that is not an image",
+        ["train", "faces"],
+        "faces/0.png is not a readable image (cannot identify image file 'faces/0.png'); fix or "
+        "remove it.",
+        write("faces/0.png", b"\x89PNG\r\n\x1a\nbroken"),
+    ),
+    Case(
+        "files",
+        "a folder with no images",
+        ["train", "faces"],
+        "faces holds no PNG or JPEG images; add some or give another path.",
+        write("faces/notes.txt", "no images here"),
+    ),
+    # the MNIST files (IDX) and binarized MNIST (.amat), read from --data-dir
+    Case(
+        "datasets",
+        "an MNIST file missing",
+        ["train", "mnist", "--data-dir", "."],
+        "MNIST files are missing: put train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
+        "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz in mnist/, or leave out --data-dir "
+        "to download them into the cache.",
+    ),
+    Case(
+        "datasets",
+        "an empty IDX file",
+        ["train", "mnist", *DATA],
+        "data/mnist/train-images-idx3-ubyte.gz is too short for an IDX header (0 bytes); replace "
+        "the file.",
+        mnist("train-images-idx3-ubyte.gz", b""),
+    ),
+    Case(
+        "datasets",
+        "an IDX file that is not gzip-compressed",
+        ["train", "mnist", *DATA],
+        "data/mnist/train-images-idx3-ubyte.gz is not a readable gzip file (Not a gzipped file "
+        "(b'\\x00\\x00')); delete it and download it again.",
+        mnist("train-images-idx3-ubyte.gz", idx_bytes((4, 28, 28))),
+    ),
+    Case(
+        "datasets",
+        "a truncated gzip stream",
+        ["train", "mnist", *DATA],
+        "data/mnist/train-images-idx3-ubyte.gz is not a readable gzip file (Compressed file "
+        "ended before the end-of-stream marker was reached); delete it and download it again.",
+        mnist("train-images-idx3-ubyte.gz", gzip.compress(idx_bytes((4, 28, 28)))[:-20]),
+    ),
+    Case(
+        "datasets",
+        "an IDX header cut short",
+        ["train", "mnist", *DATA],
+        "data/mnist/train-images-idx3-ubyte.gz is too short for an IDX header (6 bytes); replace "
+        "the file.",
+        mnist("train-images-idx3-ubyte.gz", gzip.compress(idx_bytes((4, 28, 28))[:6])),
+    ),
+    Case(
+        "datasets",
+        "an IDX file with a wrong magic number",
+        ["train", "mnist", *DATA],
+        "data/mnist/train-images-idx3-ubyte.gz has IDX magic number 2049, expected 2051; check "
+        "that it is the right file.",
+        mnist("train-images-idx3-ubyte.gz", gzip.compress(idx_bytes((4, 28, 28), 1))),
+    ),
+    Case(
+        "datasets",
+        "an IDX file with wrong dimensions (a zero)",
+        ["train", "mnist", *DATA],
+        "data/mnist/train-images-idx3-ubyte.gz declares dimensions [4, 0, 28] with a zero; "
+        "replace the file.",
+        mnist("train-images-idx3-ubyte.gz", gzip.compress(idx_bytes((4, 0, 28)))),
+    ),
+    Case(
+        "datasets",
+        "an IDX file with a short payload",
+        ["train", "mnist", *DATA],
+        "data/mnist/train-images-idx3-ubyte.gz declares dimensions [4, 28, 28] (3136 bytes) but "
+        "holds 3126 bytes of data; the file is truncated or corrupt, replace it.",
+        mnist("train-images-idx3-ubyte.gz", gzip.compress(idx_bytes((4, 28, 28))[:-10])),
+    ),
+    Case(
+        "datasets",
+        "train and test images of different sizes",
+        ["train", "mnist", *DATA],
+        "The MNIST train images are (28, 28) but the test images are (28, 27); use files from "
+        "the same release.",
+        mnist("t10k-images-idx3-ubyte.gz", gzip.compress(idx_bytes((2, 28, 27)))),
+    ),
+    Case(
+        "datasets",
+        "fewer labels than images",
+        ["train", "mnist", *DATA],
+        "train-images-idx3-ubyte.gz holds 4 images but train-labels-idx1-ubyte.gz holds 3 "
+        "labels; use files from the same release.",
+        mnist("train-labels-idx1-ubyte.gz", gzip.compress(idx_bytes((3,)))),
+    ),
+    Case(
+        "datasets",
+        "a label outside 0-9",
+        ["train", "mnist", *DATA],
+        "data/mnist/train-labels-idx1-ubyte.gz holds the label 11; MNIST labels are 0 to 9, so "
+        "check that it is the right file.",
+        mnist("train-labels-idx1-ubyte.gz", gzip.compress(idx_bytes((4,), None, bytes([11] * 4)))),
+    ),
+    Case(
+        "datasets",
+        "a ragged .amat line",
+        ["train", "binarized-mnist", *DATA],
+        "data/binarized-mnist/binarized_mnist_train.amat line 3 has 3 values, expected 784; the "
+        "file is corrupt, replace it.",
+        amat(AMAT_ROW * 2 + "0 1 0\n"),
+    ),
+    Case(
+        "datasets",
+        "a value other than 0 or 1 in .amat",
+        ["train", "binarized-mnist", *DATA],
+        "data/binarized-mnist/binarized_mnist_train.amat line 2 holds the value '0.5'; every "
+        "value must be 0 or 1.",
+        amat(AMAT_ROW + "0 " * 783 + "0.5\n"),
+    ),
+    Case(
+        "datasets",
+        "an unknown dataset name",
+        ["train", "imagenet"],
+        "Unknown dataset 'imagenet'; use one of digits, mnist, fashion-mnist, binarized-mnist, or "
+        "a path to a .npy, .npz, .csv file or an image folder.",
+    ),
+    # parameters
+    Case(
+        "parameters",
+        "latent size 0",
+        ["train", "rows.npy", "--n-components", "0"],
+        "n_components must be a positive integer.",
+        npy("rows.npy", GOOD),
+    ),
+    Case(
+        "parameters",
+        "batch size 0",
+        ["train", "rows.npy", "--batch-size", "0"],
+        "batch_size must be a positive integer.",
+        npy("rows.npy", GOOD),
+    ),
+    Case(
+        "parameters",
+        "a negative beta",
+        ["train", "rows.npy", "--beta", "-1"],
+        "beta must be a number >= 0.",
+        npy("rows.npy", GOOD),
+    ),
+    Case(
+        "parameters",
+        "K = 0 importance samples (training)",
+        ["train", "rows.npy", "--n-importance-samples", "0"],
+        "n_importance_samples must be a positive integer.",
+        npy("rows.npy", GOOD),
+    ),
+    Case(
+        "parameters",
+        "learning rate 0",
+        ["train", "rows.npy", "--learning-rate", "0"],
+        "learning_rate must be a positive number.",
+        npy("rows.npy", GOOD),
+    ),
+    Case(
+        "parameters",
+        "a hidden layer of width 0",
+        ["train", "rows.npy", "--hidden-sizes", "0"],
+        "hidden_sizes must be positive integers; got (0,).",
+        npy("rows.npy", GOOD),
+    ),
+    Case(
+        "parameters",
+        "an unknown likelihood",
+        ["train", "rows.npy", "--likelihood", "poisson"],
+        "Unknown likelihood 'poisson'; choose one of bernoulli, continuous_bernoulli, gaussian.",
+        npy("rows.npy", GOOD),
+    ),
+    Case(
+        "parameters",
+        "a validation fraction of 1.5",
+        ["train", "rows.npy", "--validation-fraction", "1.5"],
+        "validation_fraction must be a number in [0, 1).",
+        npy("rows.npy", GOOD),
+    ),
+    Case(
+        "parameters",
+        "K = 0 importance samples (evaluate)",
+        ["evaluate", "run", "--samples", "0"],
+        "argument --samples: expected a positive integer, got '0'; see 'vaekit evaluate --help'.",
+        run_folder(),
+    ),
+    Case(
+        "parameters",
+        "0 samples to draw",
+        ["sample", "run", "-n", "0"],
+        "argument -n: expected a positive integer, got '0'; see 'vaekit sample --help'.",
+        run_folder(),
+    ),
+    Case(
+        "parameters",
+        "an unknown flag",
+        ["train", "rows.npy", "--latent", "2"],
+        "unrecognized arguments: --latent 2; see 'vaekit --help'.",
+        npy("rows.npy", GOOD),
+    ),
+    Case(
+        "parameters",
+        "data of the wrong width for a model",
+        ["evaluate", "run", "--data", "wide.npy"],
+        "X has 7 features, but VAE is expecting 6 features as input.",
+        lambda folder: (run_folder()(folder), npy("wide.npy", np.zeros((4, 7)))(folder)),
+    ),
+    # model folders
+    Case(
+        "model folders",
+        "no folder at all",
+        ["evaluate", "nothing"],
+        "nothing is not a vaekit run folder: run.json is missing.",
+    ),
+    Case(
+        "model folders",
+        "the weights file missing",
+        ["evaluate", "run"],
+        "run is not a vaekit model folder: its weights file model.safetensors is missing.",
+        run_folder(remove("model.safetensors")),
+    ),
+    Case(
+        "model folders",
+        "a truncated weights file",
+        ["evaluate", "run"],
+        "run/model.safetensors does not match the SHA256 in config.json: the file is corrupt, "
+        "truncated or was changed after saving.",
+        run_folder(cut_file("model.safetensors", 100)),
+    ),
+    Case(
+        "model folders",
+        "tampered weights",
+        ["evaluate", "run"],
+        "run/model.safetensors does not match the SHA256 in config.json: the file is corrupt, "
+        "truncated or was changed after saving.",
+        run_folder(edit_weights(lambda t: t[FIRST_BIAS].add_(1), keep_sha=True)),
+    ),
+    Case(
+        "model folders",
+        "a pickle in place of the weights",
+        ["evaluate", "run"],
+        "run/model.safetensors does not match the SHA256 in config.json: the file is corrupt, "
+        "truncated or was changed after saving.",
+        run_folder(lambda run: (run / "model.safetensors").write_bytes(b"\x80\x04cos\nsystem\n.")),
+    ),
+    Case(
+        "model folders",
+        "weights of the wrong shape (with a matching SHA256)",
+        ["evaluate", "run"],
+        "run cannot be rebuilt from its config and weights: decoder.0.bias has shape (3,) where "
+        "the model needs (128,).",
+        run_folder(edit_weights(lambda t: t.update({FIRST_BIAS: torch.zeros(3)}))),
+    ),
+    Case(
+        "model folders",
+        "weights of the wrong dtype",
+        ["evaluate", "run"],
+        "run cannot be rebuilt from its config and weights: decoder.0.bias is torch.float16 where "
+        "the model needs torch.float32.",
+        run_folder(edit_weights(lambda t: t.update({FIRST_BIAS: t[FIRST_BIAS].half()}))),
+    ),
+    Case(
+        "model folders",
+        "a weight missing from the file",
+        ["evaluate", "run"],
+        "run cannot be rebuilt from its config and weights: the weights lack decoder.0.bias.",
+        run_folder(edit_weights(lambda t: t.pop(FIRST_BIAS))),
+    ),
+    Case(
+        "model folders",
+        "config.json missing",
+        ["evaluate", "run"],
+        "run is not a vaekit model folder: its configuration config.json is missing.",
+        run_folder(remove("config.json")),
+    ),
+    Case(
+        "model folders",
+        "config.json truncated",
+        ["evaluate", "run"],
+        "run/config.json is not valid JSON (Unterminated string starting at).",
+        run_folder(cut_file("config.json", 40)),
+    ),
+    Case(
+        "model folders",
+        "an unknown key in config.json",
+        ["evaluate", "run"],
+        "run/config.json has unknown keys: surprise.",
+        run_folder(edit_config(surprise=1)),
+    ),
+    Case(
+        "model folders",
+        "an unknown parameter in config.json",
+        ["evaluate", "run"],
+        "run/config.json has unknown parameters: colour.",
+        run_folder(edit_config(**{"params.colour": "red"})),
+    ),
+    Case(
+        "model folders",
+        "a parameter of the wrong type",
+        ["evaluate", "run"],
+        "run cannot be rebuilt from its config and weights: n_components must be a positive "
+        "integer.",
+        run_folder(edit_config(**{"params.n_components": "two"})),
+    ),
+    Case(
+        "model folders",
+        "n_features_in of the wrong type",
+        ["evaluate", "run"],
+        "run/config.json has n_features_in='6'; it must be a positive integer.",
+        run_folder(edit_config(n_features_in="6")),
+    ),
+    Case(
+        "model folders",
+        "a newer schema version",
+        ["evaluate", "run"],
+        "run has model schema version 2; this vaekit reads version 1, so upgrade vaekit or "
+        "re-save the model.",
+        run_folder(edit_config(schema_version=2)),
+    ),
+    Case(
+        "model folders",
+        "run.json corrupt",
+        ["evaluate", "run"],
+        "run/run.json is not a valid run description.",
+        run_folder(lambda run: (run / "run.json").write_text("{")),
+    ),
+    # resuming
+    Case(
+        "resuming",
+        "nothing to resume",
+        ["train", "--resume", "run"],
+        "There is nothing to resume at run: it is a finished run.",
+        run_folder(),
+    ),
+    Case(
+        "resuming",
+        "a corrupt checkpoint",
+        ["train", "--resume", "run"],
+        "The checkpoint in run.partial/training_state is unreadable or corrupt; delete the "
+        "folder to start training afresh.",
+        lambda folder: (
+            run_folder()(folder),
+            (folder / "run").rename(folder / "run.partial"),
+            cut_file("training_state/state.safetensors", 50)(folder / "run.partial"),
+        ),
+    ),
+]
+for case in CASES:
+    case.id = case.what.replace(" ", "-")
+
+DRIVER = """
+import contextlib, io, json, os, sys, warnings
+from vaekit.cli import main
+warnings.simplefilter("always")
+results = []
+for cwd, argv in json.load(sys.stdin):
+    os.chdir(cwd)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            code = main(argv)
+        except SystemExit as stop:
+            code = stop.code
+    results.append([code, err.getvalue()])
+json.dump(results, sys.stdout)
+"""
+
+
+def fast(argv: list) -> list[str]:
+    """Flags that keep a train command short should it wrongly succeed."""
+    return FAST if argv[0] == "train" and "--resume" not in argv else []
+
+
+def listing(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory, digits):
+    """Set up every case in its own folder, then run them all in one fresh process."""
+    from vaekit.runs import train_run
+
+    base = tmp_path_factory.mktemp("bad-input")
+    np.save(base / "rows.npy", GOOD)
+    train_run(str(base / "rows.npy"), out=base / "trained", params={"max_epochs": 2},
+              pictures=False, verbose=False)  # fmt: skip
+    TRAINED_RUN[:] = [base / "trained"]
+    folders, before = {}, {}
+    for case in CASES:
+        folders[case.id] = base / case.id
+        folders[case.id].mkdir()
+        if case.setup is not None:
+            case.setup(folders[case.id])
+        before[case.id] = listing(folders[case.id])
+    jobs = [[str(folders[c.id]), [*map(str, c.argv), *fast(c.argv)]] for c in CASES]
+    done = subprocess.run(
+        [sys.executable, "-c", DRIVER],
+        input=json.dumps(jobs),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    outcomes = dict(zip([c.id for c in CASES], json.loads(done.stdout), strict=True))
+    after = {c.id: listing(folders[c.id]) for c in CASES}
+    return outcomes, before, after
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_gets_its_one_line_and_leaves_nothing(results, case):
+    outcomes, before, after = results
+    code, stderr = outcomes[case.id]
+    assert stderr == f"vaekit: error: {case.message}\n"
+    assert code == 2
+    assert after[case.id] == before[case.id]
+
+
+def markdown() -> str:
+    """docs/bad-input.md, from the catalogue."""
+    lines = [
+        "# Bad input: what vaekit says",
+        "",
+        "Every case below is a test (`tests/test_bad_input.py`, which also writes this page): the",
+        "command exits with status 2, prints exactly the one line shown after `vaekit: error: `,",
+        "and leaves its folder as it was (the test adds `--max-epochs 1 --no-pictures --quiet` to",
+        "`train`). Paths are as the user typed them. Python callers get the same sentence as a",
+        "`vaekit.DataError`, `ConfigError` or `ModelFileError` from the loader or estimator.",
+    ]
+    for group in dict.fromkeys(c.group for c in CASES):
+        lines += ["", f"## {group.capitalize()}", "", "| input | command | message |"]
+        lines.append("| --- | --- | --- |")
+        for case in (c for c in CASES if c.group == group):
+            command = " ".join(["vaekit", *map(str, case.argv)])
+            message = case.message.replace("|", "\\|")
+            lines.append(f"| {case.what} | `{command}` | {message} |")
+    return "\n".join(lines) + "\n"
+
+
+def test_the_docs_table_is_the_catalogue():
+    assert DOCS.read_text() == markdown(), "run: python tests/test_bad_input.py"
+
+
+if __name__ == "__main__":
+    DOCS.write_text(markdown())
