@@ -5,6 +5,7 @@ from __future__ import annotations
 import zipfile
 import zlib
 from pathlib import Path
+from tokenize import TokenError
 
 import numpy as np
 
@@ -14,7 +15,19 @@ from .dataset import Dataset, as_labels, check_finite, infer_kind
 DATA_KEYS = ("X", "x", "data", "images")
 LABEL_KEYS = ("y", "labels", "targets")
 CHANNELS = (1, 3, 4)
-_LOAD_ERRORS = (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
+# What np.load raises on damaged files; a damaged header is parsed as a Python literal, hence
+# SyntaxError and TokenError.
+_LOAD_ERRORS = (
+    ValueError,
+    OSError,
+    EOFError,
+    KeyError,
+    SyntaxError,
+    TokenError,
+    MemoryError,
+    zipfile.BadZipFile,
+    zlib.error,
+)
 
 
 def array_to_dataset(
