@@ -6,7 +6,7 @@ runs its own training loop (`vaekit.train.train_epoch`: fused Adam, whole-tensor
 reduced once per epoch, denormals flushed) on the same 784-400-20 MLP VAE. Epochs alternate
 between the two so that both see the same machine; the script prints per-epoch medians, the
 speed ratio, samples per second, the loss each reached, and the fraction of the matmul
-roofline measured in the same run.
+roofline measured in the same run. ``--compile`` adds vaekit with ``torch.compile`` on the loss.
 
 Run: .venv/bin/python benchmarks/train_speed.py --data-dir ../shared/data
 """
@@ -62,15 +62,16 @@ def reference_epoch(model, optimizer, loader, precision) -> float:
     return total / len(loader.dataset)
 
 
-def vaekit_setup(X, batch_size, precision):
+def vaekit_setup(X, batch_size, precision, compiled=False):
     vae = vaekit.VAE(20, hidden_sizes=(400,), likelihood="bernoulli", random_state=0)
     torch.manual_seed(0)
     module = vae._build_module(X.shape[1])
     options = TrainingOptions(batch_size=batch_size, precision=precision)
+    forward = torch.compile(module.loss, dynamic=False) if compiled else module.loss
 
     def loss(x, epoch, generator):
         eps = torch.randn((1, x.shape[0], 20), generator=generator)
-        return module.loss(x, eps)
+        return forward(x, eps)
 
     return module, make_optimizer(module, 1e-3), options, loss
 
@@ -84,25 +85,29 @@ def matmul_peak_gflops(dtype, n=2048, repeats=10) -> float:
     return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
 
 
-def compare(X, batch_size, precision, epochs):
+def compare(X, batch_size, precision, epochs, loops):
     torch.manual_seed(0)
     ref = ReferenceVAE()
     ref_opt = torch.optim.Adam(ref.parameters(), lr=1e-3)
     loader = DataLoader(TensorDataset(X), batch_size=batch_size, shuffle=True)
-    module, optimizer, options, loss = vaekit_setup(X, batch_size, precision)
-    generator, streak = torch.Generator().manual_seed(0), torch.zeros(())
-    times = {"reference": [], "vaekit": []}
+    setups = {
+        loop: (*vaekit_setup(X, batch_size, precision, loop.endswith("compile")), gen, streak)
+        for loop in loops[1:]
+        for gen, streak in [(torch.Generator().manual_seed(0), torch.zeros(()))]
+    }
+    times = {loop: [] for loop in loops}
     losses = {}
     for epoch in range(epochs):
         start = time.perf_counter()
         losses["reference"] = reference_epoch(ref, ref_opt, loader, precision)
         times["reference"].append(time.perf_counter() - start)
-        start = time.perf_counter()
-        torch.set_flush_denormal(True)
-        metrics = train_epoch(module, optimizer, X, loss, epoch, options, generator, streak)
-        torch.set_flush_denormal(False)
-        times["vaekit"].append(time.perf_counter() - start)
-        losses["vaekit"] = metrics["loss"]
+        for loop, (module, optimizer, options, loss, generator, streak) in setups.items():
+            start = time.perf_counter()
+            torch.set_flush_denormal(True)
+            metrics = train_epoch(module, optimizer, X, loss, epoch, options, generator, streak)
+            torch.set_flush_denormal(False)
+            times[loop].append(time.perf_counter() - start)
+            losses[loop] = metrics["loss"]
     return times, losses
 
 
@@ -111,7 +116,13 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=6, help="epochs per configuration")
     parser.add_argument("--data-dir", default=os.environ.get("VAEKIT_DATA", "../shared/data"))
     parser.add_argument("--configs", nargs="*", default=["128:fp32", "1024:fp32", "1024:bf16"])
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="also time vaekit with torch.compile on the loss (its first epoch holds the compile)",
+    )
     args = parser.parse_args()
+    loops = ["reference", "vaekit", *(["vaekit+compile"] if args.compile else [])]
     X = torch.from_numpy(load_dataset("mnist", data_dir=args.data_dir).train)
     peaks = {"fp32": matmul_peak_gflops(torch.float32), "bf16": matmul_peak_gflops(torch.bfloat16)}
     threads = torch.get_num_threads()
@@ -126,8 +137,8 @@ def main() -> None:
     print("|" + "---|" * 8)
     for config in args.configs:
         batch, precision = config.split(":")
-        times, losses = compare(X, int(batch), precision, args.epochs)
-        for loop in ("reference", "vaekit"):
+        times, losses = compare(X, int(batch), precision, args.epochs, loops)
+        for loop in loops:
             median = statistics.median(times[loop])
             later = statistics.median(times[loop][args.epochs // 2 :])
             rate = len(X) / median
@@ -140,6 +151,13 @@ def main() -> None:
         print(
             f"| {batch} | {precision} | **vaekit / reference speed** | **{ratio:.2f}x** | | | | |"
         )
+        if "vaekit+compile" in times:
+            gain = statistics.median(times["vaekit"]) / statistics.median(times["vaekit+compile"])
+            first = times["vaekit+compile"][0]
+            print(
+                f"| {batch} | {precision} | compiled / eager speed (first epoch, with the "
+                f"compile: {first:.1f} s) | {gain:.2f}x | | | | |"
+            )
 
 
 if __name__ == "__main__":

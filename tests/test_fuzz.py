@@ -4,7 +4,9 @@ Each parser gets random bytes and mutations of a valid file (bytes flipped, cut,
 repeated). It must return well-formed data or raise vaekit's DataError; any other exception
 (IndexError, UnicodeDecodeError, MemoryError from a huge declared size, ...) fails the test.
 Hypothesis shrinks a failing input to a small one and prints it. Found this way: a damaged
-.npy header made NumPy raise SyntaxError and tokenize.TokenError.
+.npy header made NumPy raise SyntaxError and tokenize.TokenError; a .npz member flagged as
+encrypted or with an unknown compression method made zipfile raise RuntimeError and
+NotImplementedError (kept below as fixed regression cases).
 """
 
 from __future__ import annotations
@@ -148,6 +150,26 @@ def test_npy(work, data):
 def test_npz(work, data):
     dataset = only_data_errors(load_npz, work / "x.npz", data)
     assert dataset is None or np.isfinite(dataset.train).all()
+
+
+def zip_with(valid: bytes, flag: int = 0, method: int | None = None) -> bytes:
+    """``valid`` with every zip member's flag bits or compression method changed."""
+    data = bytearray(valid)
+    for signature, flag_at, method_at in ((b"PK\x03\x04", 6, 8), (b"PK\x01\x02", 8, 10)):
+        at = data.find(signature)
+        while at != -1:
+            data[at + flag_at] |= flag
+            if method is not None:
+                data[at + method_at : at + method_at + 2] = struct.pack("<H", method)
+            at = data.find(signature, at + 1)
+    return bytes(data)
+
+
+@pytest.mark.parametrize("damage", [{"flag": 1}, {"method": 99}], ids=["encrypted", "method"])
+def test_npz_members_that_zipfile_cannot_read(tmp_path, damage):
+    (tmp_path / "x.npz").write_bytes(zip_with(npz_bytes(X=np.ones((3, 4))), **damage))
+    with pytest.raises(DataError, match="not a readable NumPy file"):
+        load_npz(tmp_path / "x.npz")
 
 
 def image_bytes(fmt: str) -> bytes:

@@ -15,10 +15,13 @@ from .dataset import Dataset, as_labels, check_finite, infer_kind
 DATA_KEYS = ("X", "x", "data", "images")
 LABEL_KEYS = ("y", "labels", "targets")
 CHANNELS = (1, 3, 4)
-# What np.load raises on damaged files; a damaged header is parsed as a Python literal, hence
-# SyntaxError and TokenError.
+# What np.load raises on damaged files: a damaged .npy header is parsed as a Python literal
+# (SyntaxError, TokenError); zipfile raises NotImplementedError for an unknown compression method
+# and RuntimeError for an encrypted member.
 _LOAD_ERRORS = (
     ValueError,
+    NotImplementedError,
+    RuntimeError,
     OSError,
     EOFError,
     KeyError,
