@@ -189,6 +189,13 @@ def test_resume_refuses_what_it_cannot_resume(tmp_path):
     assert_clean_error(vaekit("train", "--resume", broken, check=False), "not a valid run request")
 
 
+def test_a_partial_folder_killed_before_its_request_is_replaced(tmp_path):
+    (tmp_path / "run.partial").mkdir()  # killed before request.json was written
+    vaekit(*TRAIN[:2], "--max-epochs", 1, "--no-pictures", "--quiet", "--out", tmp_path / "run")
+    assert (tmp_path / "run" / "run.json").is_file()
+    assert not (tmp_path / "run.partial").exists()
+
+
 def test_overwrite_discards_an_interrupted_run(tmp_path):
     partial = tmp_path / "run.partial"
     partial.mkdir()

@@ -216,14 +216,14 @@ def partial_folder(target: Path) -> Path:
 
 
 def _check_target(target: Path, partial: Path, overwrite: bool) -> None:
-    if partial.exists() and not overwrite:
+    if (partial / REQUEST_FILE).is_file() and not overwrite:
         raise ConfigError(
             f"{partial} holds an interrupted run; finish it with 'vaekit train --resume "
             f"{target}', or pass --overwrite to start afresh."
         )
     if target.exists() and not overwrite:
         raise ConfigError(f"{target} already exists; choose another --out or pass --overwrite.")
-    shutil.rmtree(partial, ignore_errors=True)
+    shutil.rmtree(partial, ignore_errors=True)  # discarded, or killed before it held a request
 
 
 def open_run(folder: str | os.PathLike) -> Run:
