@@ -102,7 +102,7 @@ def test_checkpoint_every_must_be_positive(X, tmp_path):
 
 
 TRAIN = ["train", "digits", "--max-epochs", 30, "--batch-size", 16, "--no-pictures", "--quiet"]
-TRAIN += ["--checkpoint-every", 4]
+TRAIN += ["--checkpoint-every", 4, "--hidden-sizes", "48,24", "--learning-rate-schedule", "cosine"]
 
 
 def start_training(out: Path) -> subprocess.Popen:
