@@ -125,10 +125,11 @@ with_nan[3, 2], with_inf[5, 1] = np.nan, np.inf
 
 
 def run_folder(change: Callable[[Path], None] | None = None) -> Setup:
-    """A copy of the trained run (see ``trained_run``) under ``run``, then ``change`` applied."""
+    """A copy of the run the ``results`` fixture trains beside the case folders, as ``run``, with
+    ``change`` applied."""
 
     def setup(folder: Path) -> None:
-        shutil.copytree(TRAINED_RUN[0], folder / "run")
+        shutil.copytree(folder.parent / TRAINED, folder / "run")
         if change is not None:
             change(folder / "run")
 
@@ -174,7 +175,7 @@ def remove(name: str) -> Callable[[Path], None]:
 
 
 FIRST_BIAS = "decoder.0.bias"  # a weight every saved MLP VAE has
-TRAINED_RUN: list[Path] = []  # filled by the ``results`` fixture
+TRAINED = "trained"  # the run folder the ``results`` fixture writes beside the case folders
 
 FAST = ["--max-epochs", "1", "--no-pictures", "--quiet"]  # added to train, kept out of the docs
 DATA = ["--data-dir", "data"]
@@ -694,9 +695,8 @@ def results(tmp_path_factory, digits):
 
     base = tmp_path_factory.mktemp("bad-input")
     np.save(base / "rows.npy", GOOD)
-    train_run(str(base / "rows.npy"), out=base / "trained", params={"max_epochs": 2},
+    train_run(str(base / "rows.npy"), out=base / TRAINED, params={"max_epochs": 2},
               pictures=False, verbose=False)  # fmt: skip
-    TRAINED_RUN[:] = [base / "trained"]
     folders, before = {}, {}
     for case in CASES:
         folders[case.id] = base / case.id
