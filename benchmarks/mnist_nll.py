@@ -54,6 +54,12 @@ def main() -> None:
         help="cosine anneals the learning rate to zero over the time budget",
     )
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    parser.add_argument(
+        "--warmup-minutes",
+        type=float,
+        default=0.0,
+        help="ramp the KL weight linearly from 0 to 1 over the first minutes of training",
+    )
     parser.add_argument("--eval-every", type=float, default=10.0, help="minutes between checks")
     parser.add_argument("--eval-samples", type=int, default=500)
     parser.add_argument("--eval-rows", type=int, default=2000)
@@ -70,11 +76,13 @@ def main() -> None:
     budget = args.minutes * 60
     generator, streak = torch.Generator().manual_seed(0), torch.zeros(())
 
+    rows, trained, epoch, next_check = [], 0.0, 0, args.eval_every * 60
+
     def loss(x, epoch, gen):
         x = torch.bernoulli(x, generator=gen)
-        return module.loss(x, torch.randn((1, x.shape[0], 50), generator=gen))
+        warmup = min(trained / (args.warmup_minutes * 60), 1.0) if args.warmup_minutes else 1.0
+        return module.loss(x, torch.randn((1, x.shape[0], 50), generator=gen), kl_weight=warmup)
 
-    rows, trained, epoch, next_check = [], 0.0, 0, args.eval_every * 60
     torch.set_flush_denormal(True)
     while trained < budget:
         start = time.perf_counter()
