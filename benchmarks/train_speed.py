@@ -6,7 +6,10 @@ runs its own training loop (`vaekit.train.train_epoch`: fused Adam, whole-tensor
 reduced once per epoch, denormals flushed) on the same 784-400-20 MLP VAE. Epochs alternate
 between the two so that both see the same machine; the script prints per-epoch medians, the
 speed ratio, samples per second, the loss each reached, and the fraction of the matmul
-roofline measured in the same run. ``--compile`` adds vaekit with ``torch.compile`` on the loss.
+roofline measured in the same run. A third loop, "matmuls only", runs nothing but each step's
+matrix products at the same shapes: no loop that trains this model can beat it, so reference /
+matmuls-only is the ceiling of the speed-up. ``--compile`` adds vaekit with ``torch.compile`` on
+the loss.
 
 Run: .venv/bin/python benchmarks/train_speed.py --data-dir ../shared/data
 """
@@ -25,7 +28,12 @@ import vaekit
 from vaekit.data import load_dataset
 from vaekit.train import TrainingOptions, make_optimizer, train_epoch
 
-FLOPS_PER_EXAMPLE = 3 * 2 * (784 * 400 + 400 * 40 + 20 * 400 + 400 * 784)  # forward + backward
+# (inputs, outputs) of the 784-400-20 VAE's linear layers; 400 -> 40 gives mean and log-variance.
+LAYERS = [(784, 400), (400, 40), (20, 400), (400, 784)]
+FORWARD_MACS = sum(n_in * n_out for n_in, n_out in LAYERS)  # multiply-adds per example
+# Backward computes every weight gradient and every input gradient but the first layer's (the data
+# needs none); 2 FLOPs per multiply-add.
+FLOPS_PER_EXAMPLE = 2 * (3 * FORWARD_MACS - 784 * 400)
 
 
 class ReferenceVAE(nn.Module):
@@ -85,6 +93,30 @@ def matmul_peak_gflops(dtype, n=2048, repeats=10) -> float:
     return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
 
 
+def step_products(batch_size: int, dtype) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The matrix products of one training step: forward, weight and input gradients."""
+    products = []
+    for n_in, n_out in LAYERS:
+        x, weight = (
+            torch.randn(batch_size, n_in, dtype=dtype),
+            torch.randn(n_out, n_in, dtype=dtype),
+        )
+        grad = torch.randn(batch_size, n_out, dtype=dtype)
+        products += [(x, weight.T), (grad.T, x)] + ([(grad, weight)] if n_in != 784 else [])
+    return products
+
+
+def matmuls_epoch(n_examples: int, batch_size: int, precision: str) -> None:
+    """An epoch of nothing but the steps' matrix products, at the loops' shapes and precision."""
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    full, rest = divmod(n_examples, batch_size)
+    sizes = [batch_size] * full + ([rest] if rest else [])
+    products = {size: step_products(size, dtype) for size in set(sizes)}
+    for size in sizes:
+        for a, b in products[size]:
+            a @ b
+
+
 def compare(X, batch_size, precision, epochs, loops):
     torch.manual_seed(0)
     ref = ReferenceVAE()
@@ -95,7 +127,7 @@ def compare(X, batch_size, precision, epochs, loops):
         for loop in loops[1:]
         for gen, streak in [(torch.Generator().manual_seed(0), torch.zeros(()))]
     }
-    times = {loop: [] for loop in loops}
+    times = {loop: [] for loop in [*loops, "matmuls only"]}
     losses = {}
     for epoch in range(epochs):
         start = time.perf_counter()
@@ -108,6 +140,9 @@ def compare(X, batch_size, precision, epochs, loops):
             torch.set_flush_denormal(False)
             times[loop].append(time.perf_counter() - start)
             losses[loop] = metrics["loss"]
+        start = time.perf_counter()
+        matmuls_epoch(len(X), batch_size, precision)
+        times["matmuls only"].append(time.perf_counter() - start)
     return times, losses
 
 
@@ -138,18 +173,21 @@ def main() -> None:
     for config in args.configs:
         batch, precision = config.split(":")
         times, losses = compare(X, int(batch), precision, args.epochs, loops)
-        for loop in loops:
+        for loop in [*loops, "matmuls only"]:
             median = statistics.median(times[loop])
             later = statistics.median(times[loop][args.epochs // 2 :])
             rate = len(X) / median
             roofline = rate * FLOPS_PER_EXAMPLE / 1e9 / peaks[precision]
             print(
                 f"| {batch} | {precision} | {loop} | {median:.3f} | {later:.3f} | {rate:,.0f} "
-                f"| {roofline:.0%} | {losses[loop]:.2f} |"
+                f"| {roofline:.0%} | {f'{losses[loop]:.2f}' if loop in losses else ''} |"
             )
         ratio = statistics.median(times["reference"]) / statistics.median(times["vaekit"])
+        ceiling = statistics.median(times["reference"]) / statistics.median(times["matmuls only"])
         print(
-            f"| {batch} | {precision} | **vaekit / reference speed** | **{ratio:.2f}x** | | | | |"
+            f"| {batch} | {precision} | **vaekit / reference speed** | **{ratio:.2f}x** | | | | |\n"
+            f"| {batch} | {precision} | ceiling: reference / matmuls only | {ceiling:.2f}x "
+            "| | | | |"
         )
         if "vaekit+compile" in times:
             gain = statistics.median(times["vaekit"]) / statistics.median(times["vaekit+compile"])
