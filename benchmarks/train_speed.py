@@ -6,7 +6,7 @@ runs its own training loop (`vaekit.train.train_epoch`: fused Adam, whole-tensor
 reduced once per epoch, denormals flushed) on the same 784-400-20 MLP VAE. Epochs alternate
 between the two so that both see the same machine; the script prints per-epoch medians, the
 speed ratio, samples per second, the loss each reached, and the fraction of the matmul
-roofline measured in the same run. A third loop, "matmuls only", runs nothing but each step's
+roofline measured in the same run. Another loop, "matmuls only", runs nothing but each step's
 matrix products at the same shapes: no loop that trains this model can beat it, so reference /
 matmuls-only is the ceiling of the speed-up. ``--compile`` adds vaekit with ``torch.compile`` on
 the loss.
@@ -33,7 +33,7 @@ LAYERS = [(784, 400), (400, 40), (20, 400), (400, 784)]
 FORWARD_MACS = sum(n_in * n_out for n_in, n_out in LAYERS)  # multiply-adds per example
 # Backward computes every weight gradient and every input gradient but the first layer's (the data
 # needs none); 2 FLOPs per multiply-add.
-FLOPS_PER_EXAMPLE = 2 * (3 * FORWARD_MACS - 784 * 400)
+FLOPS_PER_EXAMPLE = 2 * (3 * FORWARD_MACS - LAYERS[0][0] * LAYERS[0][1])
 
 
 class ReferenceVAE(nn.Module):
@@ -96,13 +96,13 @@ def matmul_peak_gflops(dtype, n=2048, repeats=10) -> float:
 def step_products(batch_size: int, dtype) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The matrix products of one training step: forward, weight and input gradients."""
     products = []
-    for n_in, n_out in LAYERS:
+    for layer, (n_in, n_out) in enumerate(LAYERS):
         x, weight = (
             torch.randn(batch_size, n_in, dtype=dtype),
             torch.randn(n_out, n_in, dtype=dtype),
         )
         grad = torch.randn(batch_size, n_out, dtype=dtype)
-        products += [(x, weight.T), (grad.T, x)] + ([(grad, weight)] if n_in != 784 else [])
+        products += [(x, weight.T), (grad.T, x)] + ([(grad, weight)] if layer > 0 else [])
     return products
 
 
