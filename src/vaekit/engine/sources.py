@@ -1,0 +1,578 @@
+"""Data sources: rows of a data set read by index, so data larger than memory is never loaded whole.
+
+A source keeps its values in their own dtype (a memory-mapped uint8 .npy file stays uint8, on disk)
+and converts only the rows asked for to float32. Training, evaluation and inference read batches
+with ``DataSource.rows``; one-pass statistics (``scan``) and fingerprints stream through
+``DataSource.chunks``, a bounded number of bytes at a time.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from tokenize import TokenError
+from typing import BinaryIO
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import ArrayLike
+from PIL import Image
+from tqdm.auto import tqdm
+
+from ..data.arrays import CHANNELS
+from ..data.dataset import as_labels, count
+from ..data.images import _PIL_ERRORS, _list_images, _open, _size, _unreadable
+from ..exceptions import ConfigError, DataError
+from ..io import UMASK
+
+CHUNK_BYTES = 1 << 26  # the float32 bytes of one chunk when chunk_rows is not given
+NUMERIC_KINDS = "biuf"
+# What np.load raises on a damaged .npy file: its header is parsed as a Python literal.
+_LOAD_ERRORS = (ValueError, OSError, EOFError, SyntaxError, TokenError)
+_CACHE_VERSION = b"vaekit image cache 1\n"
+
+
+class DataSource(abc.ABC):
+    """Rows of a 2-D data set, read by index; stored in its own dtype and converted per batch.
+
+    Attributes
+    ----------
+    n_rows : int
+        The number of rows (also ``len(source)``).
+    n_features : int
+        The number of values in a row.
+    labels : numpy.ndarray or None
+        One int64 class per row, or None.
+    """
+
+    def __init__(self, n_rows: int, n_features: int, labels: np.ndarray | None) -> None:
+        self.n_rows = n_rows
+        self.n_features = n_features
+        self.labels = labels
+
+    def __len__(self) -> int:
+        return self.n_rows
+
+    @abc.abstractmethod
+    def _read_sorted(self, index: np.ndarray) -> np.ndarray:
+        """float32 rows (len(index), n_features) for an ascending index with repeats allowed;
+        a new array, never a view of the storage."""
+
+    def _read_range(self, start: int, stop: int) -> np.ndarray:
+        return self._read_sorted(np.arange(start, stop))
+
+    def rows(self, index: ArrayLike) -> np.ndarray:
+        """float32 rows, in the order asked.
+
+        Parameters
+        ----------
+        index : array-like of int
+            Row numbers in any order, repeats allowed.
+
+        Returns
+        -------
+        numpy.ndarray
+            (len(index), n_features) float32, a new array. The rows are read in ascending order
+            (locality on a memory map) and then put back in the order asked.
+        """
+        index = _check_index(index, self.n_rows)
+        if np.all(index[1:] >= index[:-1]):
+            return self._read_sorted(index)
+        order = np.argsort(index, kind="stable")
+        out = np.empty((len(index), self.n_features), dtype=np.float32)
+        out[order] = self._read_sorted(index[order])
+        return out
+
+    def chunks(self, chunk_rows: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """Every row once, in order, a chunk at a time: for scans.
+
+        Parameters
+        ----------
+        chunk_rows : int, optional
+            Rows per chunk; by default as many as fit in ``CHUNK_BYTES`` of float32.
+
+        Yields
+        ------
+        tuple of (int, numpy.ndarray)
+            The number of the chunk's first row and its float32 rows.
+        """
+        step = _chunk_rows(chunk_rows, 4 * self.n_features)
+        for start in range(0, self.n_rows, step):
+            yield start, self._read_range(start, min(start + step, self.n_rows))
+
+    def fingerprint(self) -> str:
+        """SHA256 (hex) of the shape and the float32 rows, read chunk by chunk.
+
+        Sources that store their values otherwise hash those instead, with their dtype.
+        """
+        digest = hashlib.sha256(f"rows {self.n_rows}x{self.n_features} float32\n".encode())
+        for _, chunk in self.chunks():
+            digest.update(chunk)
+        return digest.hexdigest()
+
+
+class ArraySource(DataSource):
+    """An in-memory or memory-mapped array of any numeric dtype, read a few rows at a time.
+
+    Parameters
+    ----------
+    array : array-like
+        (n, ...) numbers; more than two dimensions are viewed as (n, prod(rest)) without copying.
+        A memory map (``np.load(path, mmap_mode="r")``) stays one, so only the rows read are
+        loaded; it must be in C order.
+    divisor : float, optional
+        Rows are returned as ``float32(rows) / divisor`` (255 for uint8 images).
+    labels : array-like, optional
+        One integer class per row.
+    name : str
+        What error messages call the array.
+    """
+
+    def __init__(
+        self,
+        array: ArrayLike,
+        divisor: float | None = None,
+        labels: ArrayLike | None = None,
+        *,
+        name: str = "X",
+    ) -> None:
+        if not isinstance(array, np.memmap):
+            array = np.asarray(array)
+        if array.dtype.kind not in NUMERIC_KINDS:
+            raise DataError(f"{name} holds {array.dtype} values; give a numeric array.")
+        if array.ndim < 2:
+            raise DataError(f"{name} has shape {array.shape}; give one example per row.")
+        if array.size == 0:
+            raise DataError(
+                f"{name} has shape {array.shape}, which holds no values; give some data."
+            )
+        if not array.flags.c_contiguous:
+            if isinstance(array, np.memmap):
+                raise DataError(
+                    f"{name} is memory-mapped in an order other than C (row-major), so its rows "
+                    "cannot be read without loading it whole; save numpy.ascontiguousarray of it."
+                )
+            array = np.ascontiguousarray(array)
+        self.array = array.reshape(array.shape[0], -1)
+        self.divisor = None if divisor is None else float(divisor)
+        n_rows, n_features = self.array.shape
+        y = None if labels is None else as_labels(labels, n_rows, name)
+        super().__init__(n_rows, n_features, y)
+
+    def _convert(self, stored: np.ndarray) -> np.ndarray:
+        if self.divisor is None:
+            return stored.astype(np.float32)
+        return np.divide(stored, np.float32(self.divisor), dtype=np.float32)
+
+    def _read_sorted(self, index: np.ndarray) -> np.ndarray:
+        return self._convert(self.array[index])
+
+    def _read_range(self, start: int, stop: int) -> np.ndarray:
+        return self._convert(self.array[start:stop])
+
+    def fingerprint(self) -> str:
+        """SHA256 (hex) of the shape, the storage dtype, the divisor and the stored bytes."""
+        digest = hashlib.sha256(
+            f"array {self.n_rows}x{self.n_features} {self.array.dtype.str} "
+            f"/ {self.divisor!r}\n".encode()
+        )
+        step = _chunk_rows(None, self.array.itemsize * self.n_features)
+        for start in range(0, self.n_rows, step):
+            digest.update(self.array[start : start + step])
+        return digest.hexdigest()
+
+
+class SparseSource(DataSource):
+    """A scipy.sparse matrix or array, kept sparse (as CSR); only the rows read are densified.
+
+    Parameters
+    ----------
+    matrix : scipy.sparse matrix or array
+        Any format; converted to canonical CSR (sorted indices, no repeats), copying only when
+        the input is not already so.
+    labels : array-like, optional
+        One integer class per row.
+    name : str
+        What error messages call the matrix.
+    """
+
+    def __init__(
+        self, matrix: sp.spmatrix | sp.sparray, labels: ArrayLike | None = None, *, name: str = "X"
+    ) -> None:
+        if matrix.dtype.kind not in NUMERIC_KINDS:
+            raise DataError(f"{name} holds {matrix.dtype} values; give a numeric array.")
+        if 0 in matrix.shape:
+            raise DataError(
+                f"{name} has shape {matrix.shape}, which holds no values; give some data."
+            )
+        csr = matrix.tocsr()
+        if not csr.has_canonical_format:
+            if csr is matrix:
+                csr = csr.copy()
+            csr.sum_duplicates()
+        self.matrix = csr
+        n_rows, n_features = csr.shape
+        y = None if labels is None else as_labels(labels, n_rows, name)
+        super().__init__(n_rows, n_features, y)
+
+    def _read_sorted(self, index: np.ndarray) -> np.ndarray:
+        return self.matrix[index].astype(np.float32).toarray()
+
+    def fingerprint(self) -> str:
+        """SHA256 (hex) of the shape, the value dtype and the CSR arrays (indices as int64)."""
+        m = self.matrix
+        digest = hashlib.sha256(
+            f"csr {self.n_rows}x{self.n_features} {m.dtype.str} {m.nnz}\n".encode()
+        )
+        for values, dtype in ((m.indptr, np.int64), (m.indices, np.int64), (m.data, m.dtype)):
+            step = CHUNK_BYTES // 8
+            for start in range(0, len(values), step):
+                digest.update(np.ascontiguousarray(values[start : start + step], dtype=dtype))
+        return digest.hexdigest()
+
+
+class SubsetSource(DataSource):
+    """Some rows of another source, in a given order, without copying them: a data split.
+
+    Parameters
+    ----------
+    source : DataSource
+        The source read from.
+    index : array-like of int
+        Its rows, in this source's order; repeats allowed.
+    """
+
+    def __init__(self, source: DataSource, index: ArrayLike) -> None:
+        self.source = source
+        self.index = np.array(_check_index(index, source.n_rows))
+        self.index.setflags(write=False)
+        labels = None if source.labels is None else source.labels[self.index]
+        super().__init__(len(self.index), source.n_features, labels)
+
+    def _read_sorted(self, index: np.ndarray) -> np.ndarray:
+        return self.source.rows(self.index[index])
+
+
+def as_source(X: DataSource | ArrayLike, labels: ArrayLike | None = None) -> DataSource:
+    """A DataSource for anything that holds rows.
+
+    Parameters
+    ----------
+    X : DataSource, scipy.sparse matrix, numpy.ndarray (memory maps too) or array-like
+        A DataSource is returned as it is; sparse data stays sparse; a memory map stays mapped;
+        anything else (lists, DataFrames) goes through ``numpy.asarray``.
+    labels : array-like, optional
+        One integer class per row; a DataSource carries its own.
+
+    Returns
+    -------
+    DataSource
+    """
+    if isinstance(X, DataSource):
+        if labels is not None:
+            raise DataError("X is a DataSource, which carries its own labels; give them to it.")
+        return X
+    if sp.issparse(X):
+        return SparseSource(X, labels)
+    return ArraySource(X, labels=labels)
+
+
+def open_npy(path: Path) -> tuple[ArraySource, tuple[int, int, int] | None]:
+    """A .npy file, memory-mapped: only the rows read are ever loaded.
+
+    Parameters
+    ----------
+    path : Path
+        A numeric array: (n, features), images (n, H, W) or (n, C, H, W) with C = 1, 3 or 4,
+        or (n, H, W, 1). uint8 images are divided by 255. Pickled arrays are refused, and so are
+        channel-last colour images, which cannot be read as rows without copying them.
+
+    Returns
+    -------
+    tuple of (ArraySource, tuple of int or None)
+        The source and the image shape (C, H, W), None for tabular data. The values are not
+        checked: ``check_finite(scan(source), ...)`` does that in one pass.
+    """
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except _LOAD_ERRORS as err:
+        reason = str(err)
+        if "pickle" in reason or "Python objects" in reason:
+            reason = "it holds Python objects, which vaekit never unpickles"
+        raise DataError(
+            f"{path} is not a readable NumPy file ({reason}); save a numeric array with numpy.save."
+        ) from None
+    if not isinstance(array, np.ndarray):
+        array.close()
+        raise DataError(f"{path} is a .npz archive; give a .npy file.")
+    shape = array.shape
+    if array.ndim == 2:
+        image_shape = None
+    elif array.ndim == 3:
+        image_shape = (1, *shape[1:])
+    elif array.ndim == 4 and shape[3] == 1:
+        image_shape = (1, *shape[1:3])
+    elif array.ndim == 4 and shape[3] in CHANNELS:
+        raise DataError(
+            f"{path} holds channel-last images {shape}, which cannot be read as rows without "
+            "loading them whole; save them channels-first, (n, C, H, W), or as (n, H, W)."
+        )
+    elif array.ndim == 4 and shape[1] in CHANNELS:
+        image_shape = shape[1:]
+    else:
+        raise DataError(
+            f"{path.name} has shape {shape}; give (n, features), (n, H, W) or (n, C, H, W) "
+            "with C = 1, 3 or 4."
+        )
+    divisor = 255 if image_shape is not None and array.dtype == np.uint8 else None
+    source = ArraySource(array, divisor, name=path.name)
+    return source, None if image_shape is None else tuple(int(s) for s in image_shape)
+
+
+def image_folder_source(
+    folder: Path, cache_dir: Path, progress: bool = True
+) -> tuple[ArraySource, tuple[int, int, int]]:
+    """A folder of PNG/JPEG images, decoded once into a uint8 .npy cache and memory-mapped.
+
+    Parameters
+    ----------
+    folder : Path
+        Images of one size and mode, flat or in class subfolders, read as
+        ``vaekit.data.images.load_image_folder`` reads them (the same checks and messages).
+    cache_dir : Path
+        Where the cache goes (created if missing). Its name holds a SHA256 of the images'
+        relative paths, sizes and modification times, so a changed folder gets a new cache and
+        an unchanged one is never decoded again.
+    progress : bool
+        Show progress bars while checking and decoding.
+
+    Returns
+    -------
+    tuple of (ArraySource, tuple of int)
+        The images as rows in [0, 1] (C*H*W, channels first, divided by 255), with labels from
+        the class subfolders; and the image shape (C, H, W).
+    """
+    files, labels = _list_images(folder)
+    cache = cache_dir / f"images-{_folder_key(folder, files)}.npy"
+    array = _cached(cache, len(files))
+    if array is None:
+        _decode(folder, files, cache, progress)
+        array = np.load(cache, mmap_mode="r", allow_pickle=False)
+    source = ArraySource(array, 255, labels, name=folder.name)
+    channels, height, width = (int(s) for s in array.shape[1:])
+    return source, (channels, height, width)
+
+
+def _folder_key(folder: Path, files: list[Path]) -> str:
+    digest = hashlib.sha256(_CACHE_VERSION)
+    for path in sorted(files):
+        try:
+            stat = path.stat()
+        except OSError as err:
+            raise DataError(f"Cannot read {path} ({err.strerror}).") from None
+        entry = [path.relative_to(folder).as_posix(), stat.st_size, stat.st_mtime_ns]
+        digest.update(json.dumps(entry).encode() + b"\n")
+    return digest.hexdigest()
+
+
+def _cached(cache: Path, n_images: int) -> np.ndarray | None:
+    """The cache's array, or None when it is missing or not what this folder decodes to."""
+    try:
+        array = np.load(cache, mmap_mode="r", allow_pickle=False)
+    except _LOAD_ERRORS:
+        return None
+    usable = (
+        isinstance(array, np.ndarray)
+        and array.dtype == np.uint8
+        and array.ndim == 4
+        and array.shape[0] == n_images
+    )
+    return array if usable else None
+
+
+def _decode(folder: Path, files: list[Path], cache: Path, progress: bool) -> None:
+    """Write the images as a (n, C, H, W) uint8 .npy file through a temporary file and a rename.
+
+    Rows are written to the file one by one rather than through a memory map, so a full disk
+    raises an error instead of killing the process.
+    """
+    mode, size = _image_format(folder, files, progress)
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache.parent, prefix=f".{cache.name}.", suffix=".part")
+    except OSError as err:
+        raise DataError(
+            f"Cannot write to the cache folder {cache.parent} ({err.strerror})."
+        ) from None
+    try:
+        os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp makes 0600; give the file the usual mode
+        with os.fdopen(fd, "wb") as out:
+            _write_images(out, files, mode, size, progress)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, cache)
+    except OSError as err:
+        raise DataError(
+            f"Cannot write the image cache {cache} ({err.strerror}); free some space or give "
+            "another cache folder."
+        ) from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _image_format(folder: Path, files: list[Path], progress: bool) -> tuple[str, tuple[int, int]]:
+    """The one mode ("L" or "RGB") and size (width, height) of the images, from their headers."""
+    modes, sizes = [], []
+    for path in tqdm(files, desc="Checking images", unit="image", disable=not progress):
+        with _open(path) as image:
+            if image.mode in ("I", "F") or image.mode.startswith("I;"):
+                raise DataError(
+                    f"{path} has {image.mode} pixels (more than 8 bits); vaekit reads 8-bit "
+                    "images, so convert it to 8 bits."
+                )
+            modes.append("L" if Image.getmodebase(image.mode) == "L" else "RGB")
+            sizes.append(image.size)
+    first = files[0]
+    for path, mode, size in zip(files, modes, sizes, strict=True):
+        if size != sizes[0]:
+            raise DataError(
+                f"{folder} mixes image sizes: {first.name} is {_size(sizes[0])} but "
+                f"{path.relative_to(folder)} is {_size(size)}; resize them to one size."
+            )
+        if mode != modes[0]:
+            raise DataError(
+                f"{folder} mixes grayscale and colour images ({first.name} and "
+                f"{path.relative_to(folder)}); convert them to one mode."
+            )
+    return modes[0], sizes[0]
+
+
+def _write_images(
+    out: BinaryIO, files: list[Path], mode: str, size: tuple[int, int], progress: bool
+) -> None:
+    width, height = size
+    channels = len(mode)
+    header = {
+        "descr": "|u1",
+        "fortran_order": False,
+        "shape": (len(files), channels, height, width),
+    }
+    np.lib.format.write_array_header_1_0(out, header)
+    for path in tqdm(files, desc="Decoding images", unit="image", disable=not progress):
+        with _open(path) as image:
+            try:
+                converted = image.convert(mode)
+            except _PIL_ERRORS as err:
+                raise _unreadable(path, err) from None
+        pixels = np.asarray(converted).reshape(height, width, channels)
+        out.write(pixels.transpose(2, 0, 1).tobytes())
+
+
+@dataclass(frozen=True, eq=False)
+class SourceStats:
+    """What one pass over a source found.
+
+    ``min``, ``max``, ``all_binary``, ``mean`` and ``std`` (ddof=0, float64 per feature) are over
+    the rows whose values are all finite; they are NaN (``all_binary`` True) when there are none.
+    """
+
+    n_rows: int
+    n_features: int
+    min: float
+    max: float
+    all_binary: bool
+    mean: np.ndarray
+    std: np.ndarray
+    first_nonfinite_row: int | None
+    n_nonfinite_rows: int
+
+
+def scan(source: DataSource, chunk_rows: int | None = None) -> SourceStats:
+    """Statistics of a source's float32 rows in one chunked pass.
+
+    Parameters
+    ----------
+    source : DataSource
+    chunk_rows : int, optional
+        Rows per chunk; see ``DataSource.chunks``.
+
+    Returns
+    -------
+    SourceStats
+        Means and variances are merged across chunks in float64 with Chan et al.'s pairwise
+        update, so they agree with a float64 pass over the whole array.
+    """
+    seen, mean, m2 = 0, np.zeros(source.n_features), np.zeros(source.n_features)
+    low, high, binary = np.inf, -np.inf, True
+    first_bad, n_bad = None, 0
+    for start, chunk in source.chunks(chunk_rows):
+        finite = np.isfinite(chunk).all(axis=1)
+        if not finite.all():
+            bad = np.flatnonzero(~finite)
+            first_bad = start + int(bad[0]) if first_bad is None else first_bad
+            n_bad += len(bad)
+            chunk = chunk[finite]
+        if len(chunk) == 0:
+            continue
+        values = chunk.astype(np.float64)
+        chunk_mean = values.mean(axis=0)
+        total = seen + len(values)
+        delta = chunk_mean - mean
+        mean += delta * (len(values) / total)
+        m2 += np.square(values - chunk_mean).sum(axis=0) + np.square(delta) * (
+            seen * len(values) / total
+        )
+        seen = total
+        low, high = min(low, float(chunk.min())), max(high, float(chunk.max()))
+        binary = binary and bool(((chunk == 0) | (chunk == 1)).all())
+    if seen == 0:
+        mean[:], m2[:], low, high = np.nan, np.nan, np.nan, np.nan
+    std = np.sqrt(m2 / max(seen, 1))
+    return SourceStats(
+        source.n_rows, source.n_features, low, high, binary, mean, std, first_bad, n_bad
+    )
+
+
+def check_finite(stats: SourceStats, name: str) -> None:
+    """Refuse a source with rows that hold NaN or infinite values.
+
+    Parameters
+    ----------
+    stats : SourceStats
+        From ``scan``.
+    name : str
+        What the message calls the data.
+    """
+    if stats.n_nonfinite_rows:
+        raise DataError(
+            f"{name} contains NaN or infinite values in {count(stats.n_nonfinite_rows, 'row')} "
+            f"(the first at row index {stats.first_nonfinite_row}); clean or drop them."
+        )
+
+
+def _check_index(index: ArrayLike, n_rows: int) -> np.ndarray:
+    index = np.asarray(index)
+    if index.ndim != 1 or (index.size and index.dtype.kind not in "iu"):
+        raise TypeError(
+            f"Rows are read by a 1-D array of integers, not {index.dtype} of shape {index.shape}."
+        )
+    index = index.astype(np.intp, copy=False)
+    if index.size and (index.min() < 0 or index.max() >= n_rows):
+        raise IndexError(
+            f"Row indices run from {index.min()} to {index.max()}, outside [0, {n_rows})."
+        )
+    return index
+
+
+def _chunk_rows(chunk_rows: int | None, row_bytes: int) -> int:
+    if chunk_rows is None:
+        return max(1, CHUNK_BYTES // row_bytes)
+    if chunk_rows < 1:
+        raise ConfigError(f"chunk_rows is {chunk_rows}; give a positive number of rows.")
+    return int(chunk_rows)
