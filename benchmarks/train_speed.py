@@ -2,14 +2,16 @@
 
 The reference is written the way pytorch/examples writes its VAE (vae/main.py): a DataLoader over
 a TensorDataset, Adam, binary cross-entropy summed over pixels, `loss.item()` every step. vaekit
-runs its own training loop (`vaekit.train.train_epoch`: fused Adam, whole-tensor batches, metrics
-reduced once per epoch, denormals flushed) on the same 784-400-20 MLP VAE. Epochs alternate
+runs the epochs of its own training loop (`vaekit.engine.loop.Trainer`, what `VAE.fit` runs:
+batches read from a data source, the module's forward as the whole objective, fused Adam,
+metrics reduced once per epoch, denormals flushed) on the same 784-400-20 MLP VAE, built from
+vaekit's public model parts. Epochs alternate
 between the two so that both see the same machine; the script prints per-epoch medians, the
 speed ratio, samples per second, the loss each reached, and the fraction of the matmul
 roofline measured in the same run. Another loop, "matmuls only", runs nothing but each step's
 matrix products at the same shapes: no loop that trains this model can beat it, so reference /
 matmuls-only is the ceiling of the speed-up. ``--compile`` adds vaekit with ``torch.compile`` on
-the loss.
+the module (its forward is the whole objective).
 
 Run: .venv/bin/python benchmarks/train_speed.py --data-dir ../shared/data
 """
@@ -24,9 +26,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-import vaekit
 from vaekit.data import load_dataset
-from vaekit.train import TrainingOptions, make_optimizer, train_epoch
+from vaekit.engine.loop import Trainer, TrainingOptions
+from vaekit.engine.sources import ArraySource
+from vaekit.model.distributions import make_likelihood
+from vaekit.model.modules import VAEModule
+from vaekit.model.nets import build_networks
+from vaekit.model.priors import StandardNormal
 
 # (inputs, outputs) of the 784-400-20 VAE's linear layers; 400 -> 40 gives mean and log-variance.
 LAYERS = [(784, 400), (400, 40), (20, 400), (400, 784)]
@@ -70,18 +76,26 @@ def reference_epoch(model, optimizer, loader, precision) -> float:
     return total / len(loader.dataset)
 
 
-def vaekit_setup(X, batch_size, precision, compiled=False):
-    vae = vaekit.VAE(20, hidden_sizes=(400,), likelihood="bernoulli", random_state=0)
+def vaekit_trainer(X, batch_size, precision, compiled=False) -> Trainer:
+    """vaekit's loop on the 784-400-20 VAE, as ``VAE.fit`` sets it up."""
     torch.manual_seed(0)
-    module = vae._build_module(X.shape[1])
-    options = TrainingOptions(batch_size=batch_size, precision=precision)
-    forward = torch.compile(module.loss, dynamic=False) if compiled else module.loss
-
-    def loss(x, epoch, generator):
-        eps = torch.randn((1, x.shape[0], 20), generator=generator)
-        return forward(x, eps)
-
-    return module, make_optimizer(module, 1e-3), options, loss
+    likelihood = make_likelihood("bernoulli", X.shape[1])
+    encoder, decoder = build_networks(
+        "mlp",
+        n_features=X.shape[1],
+        latent_dim=20,
+        encoder_outputs=40,
+        decoder_outputs=X.shape[1],
+        hidden_sizes=(400,),
+        activation="relu",
+    )
+    module = VAEModule(encoder, decoder, likelihood, StandardNormal(20), 20)
+    if compiled:
+        module = torch.compile(module, dynamic=False)
+    options = TrainingOptions(
+        batch_size=batch_size, precision=precision, validation_fraction=0, verbose=False
+    )
+    return Trainer(module, ArraySource(X.numpy()), options, torch.Generator().manual_seed(0))
 
 
 def matmul_peak_gflops(dtype, n=2048, repeats=10) -> float:
@@ -122,10 +136,9 @@ def compare(X, batch_size, precision, epochs, loops):
     ref = ReferenceVAE()
     ref_opt = torch.optim.Adam(ref.parameters(), lr=1e-3)
     loader = DataLoader(TensorDataset(X), batch_size=batch_size, shuffle=True)
-    setups = {
-        loop: (*vaekit_setup(X, batch_size, precision, loop.endswith("compile")), gen, streak)
+    trainers = {
+        loop: vaekit_trainer(X, batch_size, precision, loop.endswith("compile"))
         for loop in loops[1:]
-        for gen, streak in [(torch.Generator().manual_seed(0), torch.zeros(()))]
     }
     times = {loop: [] for loop in [*loops, "matmuls only"]}
     losses = {}
@@ -133,10 +146,10 @@ def compare(X, batch_size, precision, epochs, loops):
         start = time.perf_counter()
         losses["reference"] = reference_epoch(ref, ref_opt, loader, precision)
         times["reference"].append(time.perf_counter() - start)
-        for loop, (module, optimizer, options, loss, generator, streak) in setups.items():
+        for loop, trainer in trainers.items():
             start = time.perf_counter()
             torch.set_flush_denormal(True)
-            metrics = train_epoch(module, optimizer, X, loss, epoch, options, generator, streak)
+            metrics = trainer.train_epoch(epoch, 0.0)
             torch.set_flush_denormal(False)
             times[loop].append(time.perf_counter() - start)
             losses[loop] = metrics["loss"]

@@ -7,9 +7,10 @@ from scipy.stats import multivariate_normal
 from sklearn.datasets import load_digits
 
 import vaekit
-from vaekit.distributions import make_likelihood
-from vaekit.model import VAEModule
-from vaekit.nets import build_networks
+from vaekit.model.distributions import make_likelihood
+from vaekit.model.modules import VAEModule
+from vaekit.model.nets import build_networks
+from vaekit.model.priors import StandardNormal
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +37,8 @@ def _small_vae_module(n_features=6, latent_dim=2, likelihood="gaussian", seed=0,
         hidden_sizes=(16,),
         activation="tanh",
     )
-    return VAEModule(encoder, decoder, lik, latent_dim).double().eval()
+    prior = StandardNormal(latent_dim)
+    return VAEModule(encoder, decoder, lik, prior, latent_dim).double().eval()
 
 
 @pytest.fixture

@@ -480,7 +480,8 @@ CASES = [
         "parameters",
         "an unknown likelihood",
         ["train", "rows.npy", "--likelihood", "poisson"],
-        "Unknown likelihood 'poisson'; choose one of bernoulli, continuous_bernoulli, gaussian.",
+        "argument --likelihood: invalid choice: 'poisson' (choose from 'bernoulli', "
+        "'continuous_bernoulli', 'gaussian'); see 'vaekit train --help'.",
         npy("rows.npy", GOOD),
     ),
     Case(

@@ -149,19 +149,24 @@ def test_linear_architecture_has_no_hidden_layer(digits):
     assert isinstance(vae.module_.encoder, nn.Linear) and isinstance(vae.module_.decoder, nn.Linear)
 
 
-def test_kl_warmup_starts_with_zero_kl_weight(digits):
-    vae = vaekit.VAE(warmup_epochs=5, **FAST).fit(digits[0][:200])
-    first = vae.history_[0]
-    assert first["loss"] == pytest.approx(first["reconstruction"])
-    assert vae._kl_weight(5) == 1.0 and vae._kl_weight(0) == 0.0
+def test_kl_warmup_ramps_the_kl_weight_per_step_from_zero_to_beta(digits):
+    weights = []
+    vae = vaekit.VAE(warmup_epochs=5, beta=2.0, **{**FAST, "max_epochs": 7, "batch_size": 45})
+    vae.fit(digits[0][:200], callback=lambda record: weights.append(vae.module_.kl_weight))
+    # 180 training rows in 4 batches: the last step of epoch e has weight 2 (e - 1/4) / 5.
+    assert weights == pytest.approx([2.0 * min(1.0, (e - 0.25) / 5) for e in range(1, 8)])
+    first, last = vae.history_[0], vae.history_[-1]
+    assert first["reconstruction"] < first["loss"] < first["reconstruction"] + first["kl"]
+    assert last["loss"] == pytest.approx(last["reconstruction"] + 2.0 * last["kl"], rel=1e-5)
 
 
 def test_free_bits_floor_each_units_kl(small_vae_module):
-    module = small_vae_module().float()
-    x = torch.randn(64, 6)
-    eps = torch.randn(1, 64, 2)
-    terms = module.loss(x, eps, free_bits=50.0)
-    assert terms.loss.item() == pytest.approx(terms.reconstruction.item() + 2 * 50.0, rel=1e-6)
+    module = small_vae_module().float().train()
+    module.free_bits = 50.0
+    terms = module(torch.randn(64, 6), torch.Generator().manual_seed(0))
+    assert terms["loss"].item() == pytest.approx(
+        terms["reconstruction"].item() + 2 * 50.0, rel=1e-6
+    )
 
 
 def test_iwae_objective_trains(digits):
@@ -175,10 +180,10 @@ def test_autoencoder_gaussian_loss_is_half_the_squared_error(digits):
     ae = vaekit.Autoencoder(5, **FAST).fit(X)
     x = torch.from_numpy(X[:50])
     with torch.no_grad():
-        terms = ae.module_.loss(x)
+        terms = ae.module_.eval()(x, None)
         mean = ae.module_.decoder(ae.module_.encoder(x))
     expected = 0.5 * ((x - mean) ** 2).sum(1).mean() + 0.5 * 64 * np.log(2 * np.pi)
-    assert terms.loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert terms["loss"].item() == pytest.approx(expected.item(), rel=1e-5)
     assert ae.transform(X).shape == (200, 5)
     assert not hasattr(ae, "sample") and not hasattr(ae, "score_samples")
 
@@ -273,12 +278,13 @@ def test_dynamic_binarisation_draws_fresh_batches_from_intensities(digits):
     with pytest.raises(DataError, match="dynamic"):
         vae.transform(X * 16)
     batch = torch.from_numpy(X[:50].astype(np.float32))
-    draws = [vae._training_batch(batch, torch.Generator().manual_seed(s)) for s in (1, 2)]
+    draws = [vae.module_.observed(batch, torch.Generator().manual_seed(s)) for s in (1, 2)]
     assert set(torch.unique(draws[0]).tolist()) <= {0.0, 1.0}
     assert not torch.equal(draws[0], draws[1])
 
 
-def test_bf16_training_follows_the_fp32_curve_within_one_percent(digits):
+def test_bf16_training_follows_the_fp32_curve_within_one_and_a_half_percent(digits):
+    # Only the networks run in bf16; the log-densities and the KL stay in float32.
     X = digits[0]
     params = {**FAST, "max_epochs": 30, "patience": None, "batch_size": 256}
     curves = {
@@ -288,4 +294,4 @@ def test_bf16_training_follows_the_fp32_curve_within_one_percent(digits):
     for key in ("loss", "val_loss"):
         fp32 = np.array([h[key] for h in curves["fp32"]])
         bf16 = np.array([h[key] for h in curves["bf16"]])
-        assert np.all(np.abs(bf16 - fp32) <= 0.01 * np.abs(fp32)), key
+        assert np.all(np.abs(bf16 - fp32) <= 0.015 * np.abs(fp32)), key

@@ -12,7 +12,7 @@ import pytest
 import torch
 from test_cli import VAEKIT, assert_clean_error, vaekit
 
-import vaekit.train as training
+import vaekit.engine.loop as training
 from vaekit import VAE
 from vaekit.exceptions import ConfigError, ModelFileError
 
@@ -24,20 +24,20 @@ EARLY_STOPPING = dict(
 
 def fit_interrupted_at(X, epoch: int, folder: Path, **params) -> None:
     """Start a checkpointed fit and stop it with Ctrl-C during epoch ``epoch`` (1-based)."""
-    original, calls = training.train_epoch, []
+    original, calls = training.Trainer.train_epoch, []
 
-    def interrupting(*args, **kwargs):
+    def interrupting(self, *args, **kwargs):
         calls.append(1)
         if len(calls) == epoch:
             raise KeyboardInterrupt
-        return original(*args, **kwargs)
+        return original(self, *args, **kwargs)
 
-    training.train_epoch = interrupting
+    training.Trainer.train_epoch = interrupting
     try:
         with pytest.raises(KeyboardInterrupt):
             VAE(**params).fit(X, checkpoint_dir=folder, checkpoint_every=3)
     finally:
-        training.train_epoch = original
+        training.Trainer.train_epoch = original
 
 
 def assert_same_fit(a: VAE, b: VAE) -> None:

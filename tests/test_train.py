@@ -1,7 +1,10 @@
-"""The training loop on its own: early stopping, best weights, skipped steps."""
+"""The training loop on its own: any module whose forward returns its loss terms."""
 
+import itertools
 import math
+import time
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -10,82 +13,75 @@ from torch.optim.optimizer import (
     register_optimizer_step_pre_hook,
 )
 
+from vaekit.engine.loop import TrainingOptions, split_validation, train
+from vaekit.engine.schedules import Warmup
+from vaekit.engine.sources import ArraySource
 from vaekit.exceptions import TrainingError
-from vaekit.model import LossTerms
-from vaekit.train import TrainingOptions, split_validation, train
 
 
-def _regression_losses(model):
-    """A linear model fit to noisy targets kept in the last column of X."""
+class Regression(nn.Module):
+    """A linear model fit to noisy targets kept in the last column of x; ``scale`` multiplies
+    the loss of each call (NaN to make a step non-finite), ``weight`` is an annealable factor."""
 
-    def loss(x, *_):
-        pred = model(x[:, :-1]).squeeze(-1)
+    def __init__(self, n_features: int, scale=lambda call: 1.0):
+        super().__init__()
+        self.linear = nn.Linear(n_features, 1)
+        self.scale, self.calls, self.weight = scale, 0, 1.0
+
+    def forward(self, x, generator):
+        self.calls += self.training
+        pred = self.linear(x[:, :-1]).squeeze(-1)
         mse = ((pred - x[:, -1]) ** 2).mean()
-        return LossTerms(mse, mse, torch.zeros(()))
+        loss = mse * (self.scale(self.calls) if self.training else 1.0)
+        return {"loss": loss, "mse": mse, "weight": torch.tensor(float(self.weight))}
 
-    return loss
+
+def _source(X: torch.Tensor) -> ArraySource:
+    return ArraySource(X.numpy())
 
 
 def test_early_stopping_restores_the_best_validation_weights():
     torch.manual_seed(0)
     X = torch.randn(60, 41)
     X[:, -1] = X[:, 0] + 0.5 * torch.randn(60)  # 40 features, 54 rows: it will overfit
-    model = nn.Linear(40, 1)
-    loss = _regression_losses(model)
+    model = Regression(40)
     options = TrainingOptions(
         batch_size=8, learning_rate=0.05, max_epochs=300, patience=5, verbose=False
     )
-    history = train(model, X, loss, loss, options, torch.Generator().manual_seed(1))
+    history = train(model, _source(X), options, torch.Generator().manual_seed(1))
     assert len(history) < 300
-    _, X_val = split_validation(X, 0.1, torch.Generator().manual_seed(1))
+    _, val = split_validation(len(X), 0.1, torch.Generator().manual_seed(1))
     best = min(record["val_loss"] for record in history)
     with torch.no_grad():
-        assert loss(X_val).loss.item() == best
+        assert model.eval()(X[val], None)["loss"].item() == pytest.approx(best, rel=1e-6)
     assert history[-1]["val_loss"] > best  # it stopped after getting worse, then went back
 
 
-def test_without_patience_it_trains_every_epoch_and_keeps_the_last_weights():
-    model = nn.Linear(3, 1)
-    loss = _regression_losses(model)
+def test_without_patience_it_trains_every_epoch_and_records_every_term_by_name():
+    model = Regression(3)
     options = TrainingOptions(max_epochs=7, patience=None, verbose=False)
-    history = train(model, torch.randn(30, 4), loss, loss, options, torch.Generator())
+    history = train(model, _source(torch.randn(30, 4)), options, torch.Generator())
     assert [r["epoch"] for r in history] == list(range(1, 8))
-    assert {"loss", "reconstruction", "regularizer", "val_loss", "seconds"} <= set(history[0])
+    assert {"loss", "mse", "weight", "val_loss", "val_mse", "seconds"} <= set(history[0])
 
 
 def test_non_finite_steps_are_skipped_and_counted():
-    model = nn.Linear(3, 1)
-    calls = {"n": 0}
-
-    def sometimes_nan(x, *_):
-        calls["n"] += 1
-        scale = math.nan if calls["n"] % 3 == 0 else 1.0
-        out = model(x[:, :-1]).pow(2).mean() * scale
-        return LossTerms(out, out, torch.zeros(()))
-
+    model = Regression(3, scale=lambda call: math.nan if call % 3 == 0 else 1.0)
     options = TrainingOptions(batch_size=10, max_epochs=2, patience=None, verbose=False)
-    validation = _regression_losses(model)
-    history = train(
-        model, torch.randn(60, 4), sometimes_nan, validation, options, torch.Generator()
-    )
+    history = train(model, _source(torch.randn(60, 4)), options, torch.Generator())
     assert sum(r["skipped_steps"] for r in history) == 4  # 2 x 6 steps, every third is NaN
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
 def test_split_is_empty_when_too_small():
-    X = torch.randn(5, 2)
-    assert split_validation(X, 0.1, torch.Generator())[1] is None
-    train_part, val = split_validation(torch.randn(100, 2), 0.2, torch.Generator())
-    assert train_part.shape[0] == 80 and val.shape[0] == 20
+    assert split_validation(5, 0.1, torch.Generator())[1] is None
+    train_rows, val = split_validation(100, 0.2, torch.Generator())
+    assert len(train_rows) == 80 and len(val) == 20
+    assert sorted(torch.cat([train_rows, val]).tolist()) == list(range(100))
 
 
 def test_gradients_are_clipped_before_each_step():
-    model = nn.Linear(3, 1)
-
-    def steep(x, *_):
-        out = 1000.0 * model(x[:, :-1]).sum()
-        return LossTerms(out, out, torch.zeros(()))
-
+    model = Regression(3, scale=lambda call: 1000.0)
     norms = []
 
     def record(optimizer, *_):
@@ -95,61 +91,105 @@ def test_gradients_are_clipped_before_each_step():
     handle = register_optimizer_step_pre_hook(record)
     try:
         options = TrainingOptions(max_epochs=2, clip_grad_norm=0.5, patience=None, verbose=False)
-        train(model, torch.randn(40, 4), steep, steep, options, torch.Generator())
+        train(model, _source(torch.randn(40, 4)), options, torch.Generator())
     finally:
         handle.remove()
     assert norms and max(norms) <= 0.5 + 1e-5
 
 
 def test_the_progress_bar_shows_only_when_verbose(capsys):
-    model = nn.Linear(3, 1)
-    loss = _regression_losses(model)
     for verbose in (False, True):
         options = TrainingOptions(max_epochs=2, patience=None, verbose=verbose)
-        train(model, torch.randn(30, 4), loss, loss, options, torch.Generator())
+        train(Regression(3), _source(torch.randn(30, 4)), options, torch.Generator())
         shown = "training" in capsys.readouterr().err
         assert shown == verbose
 
 
-def test_cosine_schedule_anneals_the_learning_rate_to_zero():
-    model = nn.Linear(3, 1)
-    loss = _regression_losses(model)
-    rates = []
+def _rates_and_weights(options, n_rows=50):
+    model = Regression(3)
+    rates, weights = [], []
 
     def record(optimizer, *_):
         rates.append(optimizer.param_groups[0]["lr"])
+        weights.append(model.weight)
 
     handle = register_optimizer_step_pre_hook(record)
     try:
-        options = TrainingOptions(
-            batch_size=100,
-            max_epochs=4,
-            learning_rate=0.1,
-            learning_rate_schedule="cosine",
-            patience=None,
-            verbose=False,
-        )
-        train(model, torch.randn(50, 4), loss, loss, options, torch.Generator())
+        history = train(model, _source(torch.randn(n_rows, 4)), options, torch.Generator())
     finally:
         handle.remove()
-    expected = [0.1 * (1 + math.cos(math.pi * e / 4)) / 2 for e in range(4)]
-    assert rates == pytest.approx(expected)
+    return rates, weights, history
+
+
+def test_cosine_schedule_anneals_the_learning_rate_at_every_step():
+    options = TrainingOptions(
+        batch_size=10,
+        max_epochs=4,
+        learning_rate=0.1,
+        learning_rate_schedule="cosine",
+        validation_fraction=0,
+        patience=None,
+        verbose=False,
+    )
+    rates, _, _ = _rates_and_weights(options)
+    steps = [epoch + i / 5 for epoch in range(4) for i in range(5)]  # 5 batches per epoch
+    assert rates == pytest.approx([0.1 * (1 + math.cos(math.pi * s / 4)) / 2 for s in steps])
+
+
+def test_a_warmup_moves_its_attribute_per_step_and_holds_early_stopping_until_done():
+    options = TrainingOptions(
+        batch_size=10,
+        max_epochs=6,
+        validation_fraction=0,
+        patience=1,
+        annealed={"weight": Warmup(2.0, 3, "epochs")},
+        verbose=False,
+    )
+    _, weights, history = _rates_and_weights(options)
+    steps = [epoch + i / 5 for epoch in range(len(history)) for i in range(5)]
+    assert weights == pytest.approx([2.0 * min(1.0, s / 3) for s in steps])
+    assert len(history) >= 3  # patience 1 could not stop it during the warm-up
+    assert history[0]["weight"] == pytest.approx(np.mean(weights[:5]), rel=1e-6)
+
+
+def test_a_time_budget_ends_training_and_drives_the_cosine(monkeypatch):
+    clock = {"now": 0.0}
+
+    def fake_perf_counter():
+        clock["now"] += 0.01  # every reading of the clock is 10 ms later
+        return clock["now"]
+
+    monkeypatch.setattr(time, "perf_counter", fake_perf_counter)
+    options = TrainingOptions(
+        batch_size=10,
+        max_epochs=None,
+        max_time=1.0,
+        learning_rate=0.1,
+        learning_rate_schedule="cosine",
+        validation_fraction=0,
+        patience=None,
+        verbose=False,
+    )
+    rates, _, history = _rates_and_weights(options)
+    seconds = np.cumsum([r["seconds"] for r in history])
+    assert seconds[-1] >= 1.0 > seconds[-2]  # it stopped at the end of the epoch that spent it
+    assert rates[0] == pytest.approx(0.1, rel=1e-3) and rates[-1] < 0.1 * 0.05
+    assert all(a >= b for a, b in itertools.pairwise(rates))
+
+
+def test_the_callback_sees_every_record():
+    seen = []
+    options = TrainingOptions(max_epochs=3, patience=None, callback=seen.append, verbose=False)
+    history = train(Regression(3), _source(torch.randn(30, 4)), options, torch.Generator())
+    assert seen == history
 
 
 def test_a_run_of_non_finite_steps_stops_training_and_restores_the_last_good_weights():
-    model = nn.Linear(3, 1)
-    calls = {"n": 0}
-
-    def breaks_in_epoch_three(x, *_):
-        calls["n"] += 1
-        scale = math.nan if calls["n"] > 12 else 1.0  # 6 steps per epoch: epoch 3 is all NaN
-        out = model(x[:, :-1]).pow(2).mean() * scale
-        return LossTerms(out, out, torch.zeros(()))
-
+    model = Regression(3, scale=lambda call: math.nan if call > 12 else 1.0)  # epoch 3 all NaN
     snapshots = []
 
     def record(optimizer, *_):
-        if calls["n"] == 12:
+        if model.calls == 12:
             snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
 
     handle = register_optimizer_step_post_hook(record)
@@ -158,14 +198,7 @@ def test_a_run_of_non_finite_steps_stops_training_and_restores_the_last_good_wei
     )
     try:
         with pytest.raises(TrainingError, match="restored"):
-            train(
-                model,
-                torch.randn(60, 4),
-                breaks_in_epoch_three,
-                _regression_losses(model),
-                options,
-                torch.Generator(),
-            )
+            train(model, _source(torch.randn(60, 4)), options, torch.Generator())
     finally:
         handle.remove()
     assert all(torch.equal(model.state_dict()[k], v) for k, v in snapshots[-1].items())

@@ -12,9 +12,8 @@ import hashlib
 import math
 
 import torch
-from tqdm.auto import tqdm
 
-from .model import VAEModule
+from .model.modules import VAEModule
 
 #: Samples per step of the importance-sampling loop: bounds memory, and fixes the draws for a K.
 SAMPLE_CHUNK = 128
@@ -25,7 +24,7 @@ class RowNoise:
 
     def __init__(self, X: torch.Tensor, seed: int, latent_dim: int):
         key = int(seed).to_bytes(8, "little", signed=False)
-        rows = X.detach().to(torch.float64).contiguous().numpy()
+        rows = X.detach().to("cpu", torch.float64).contiguous().numpy()
         self.generators = [
             torch.Generator().manual_seed(
                 int.from_bytes(hashlib.blake2b(row.tobytes(), digest_size=7, key=key).digest())
@@ -33,14 +32,13 @@ class RowNoise:
             for row in rows
         ]
         self.latent_dim = latent_dim
-        self.dtype = X.dtype
+        self.dtype, self.device = X.dtype, X.device
 
     def draw(self, n_samples: int) -> torch.Tensor:
-        """The next ``n_samples`` draws of every row: shape (K, N, L)."""
+        """The next ``n_samples`` draws of every row: shape (K, N, L), on the rows' device."""
         shape = (n_samples, self.latent_dim)
-        return torch.stack(
-            [torch.randn(shape, generator=g, dtype=self.dtype) for g in self.generators], dim=1
-        )
+        draws = [torch.randn(shape, generator=g, dtype=self.dtype) for g in self.generators]
+        return torch.stack(draws, dim=1).to(self.device)
 
 
 def _batches(X: torch.Tensor, batch_size: int):
@@ -55,24 +53,20 @@ def log_likelihood(
     n_samples: int,
     seed: int,
     batch_size: int = 256,
-    progress: bool = False,
 ) -> torch.Tensor:
     """Per-example log p(x) ~ logmeanexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)], in nats.
 
     For K = 1 its expectation is the ELBO; it rises towards log p(x) as K grows.
     """
     out = []
-    bar = tqdm(total=X.shape[0], desc=f"log p(x), K={n_samples}", unit="row", disable=not progress)
     for x in _batches(X, batch_size):
         q = module.encode(x)
         noise = RowNoise(x, seed, module.latent_dim)
-        total = torch.full((x.shape[0],), -torch.inf, dtype=X.dtype)
+        total = torch.full((x.shape[0],), -torch.inf, dtype=X.dtype, device=X.device)
         for start in range(0, n_samples, SAMPLE_CHUNK):
             eps = noise.draw(min(SAMPLE_CHUNK, n_samples - start))
             total = torch.logaddexp(total, torch.logsumexp(module.log_weights(x, q, eps), 0))
         out.append(total - math.log(n_samples))
-        bar.update(x.shape[0])
-    bar.close()
     return torch.cat(out)
 
 
@@ -84,11 +78,12 @@ def elbo(
     seed: int,
     batch_size: int = 256,
 ) -> torch.Tensor:
-    """Per-example ELBO: E_q[log p(x|z)] over K samples minus the analytic KL, in nats."""
+    """Per-example ELBO: E_q[log p(x|z)] over K samples minus the KL to the prior (in closed
+    form where it has one, else estimated from the same K draws), in nats."""
     out = []
     for x in _batches(X, batch_size):
         q = module.encode(x)
-        eps = RowNoise(x, seed, module.latent_dim).draw(n_samples)
-        log_px = module.likelihood.log_prob(x, module.decode(q.rsample(eps)))
-        out.append(log_px.mean(0) - q.kl_standard_normal())
+        z = q.rsample(RowNoise(x, seed, module.latent_dim).draw(n_samples))
+        log_px = module.likelihood.log_prob(x, module.decode(z))
+        out.append(log_px.mean(0) - module.prior.kl(q, z))
     return torch.cat(out)

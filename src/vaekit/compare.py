@@ -19,7 +19,8 @@ from sklearn.base import clone
 from sklearn.decomposition import PCA, FactorAnalysis
 from sklearn.neighbors import KNeighborsClassifier
 
-from .estimators import VAE, Autoencoder
+from .estimators import LatentEstimator
+from .estimators.registry import MODELS
 from .io import write_atomic
 
 COLUMNS = ("model", "log_likelihood", "squared_error", "knn_accuracy", "fit_seconds")
@@ -31,11 +32,11 @@ def _accepted(cls, params: dict) -> dict:
 
 
 def default_models(n_components: int, random_state: int = 0, **params) -> dict:
-    """The four models at one latent size; ``params`` go to each neural model that takes them."""
+    """Every registered model and PCA and factor analysis at one latent size; ``params`` go to
+    each registered model that takes them."""
     common = {"random_state": random_state, "verbose": False} | params
     return {
-        "VAE": VAE(n_components, **_accepted(VAE, common)),
-        "Autoencoder": Autoencoder(n_components, **_accepted(Autoencoder, common)),
+        **{cls.__name__: cls(n_components, **_accepted(cls, common)) for cls in MODELS.values()},
         "PCA": PCA(n_components, random_state=random_state),
         "FactorAnalysis": FactorAnalysis(n_components, random_state=random_state),
     }
@@ -62,10 +63,8 @@ def _note(model) -> str | None:
 
 
 def _log_likelihood(model, X: np.ndarray, n_samples: int) -> float | None:
-    if isinstance(model, VAE):
-        return model.score(X, n_samples=n_samples)
-    if isinstance(model, Autoencoder):
-        return None  # not a density model
+    if isinstance(model, LatentEstimator):
+        return model.score(X, n_samples=n_samples) if model.density_model else None
     return float(model.score(X))
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .estimators import VAE, LatentEstimator
+from .estimators import LatentEstimator
 
 #: A latent unit is active when the variance over the data of its posterior mean exceeds this
 #: (Burda et al. 2016).
@@ -36,12 +36,12 @@ def evaluate(
     recon = estimator.reconstruct(X)
     result["squared_error"] = float(((recon - X) ** 2).sum(1).mean())
     result["reconstruction_nll_at_code"] = float(-estimator.reconstruction_log_prob(X).mean())
-    if not isinstance(estimator, VAE):
+    if not estimator.density_model:
         return result
     log_px, log_px_sem = _mean_and_sem(estimator.score_samples(X, n_samples))
     elbo, elbo_sem = _mean_and_sem(estimator.elbo(X, elbo_samples))
-    means, variances = estimator.posterior(X)
-    kl_units = 0.5 * (means**2 + variances - 1.0 - np.log(variances)).mean(0)
+    means, _ = estimator.posterior(X)
+    kl_units = estimator.kl_per_unit(X).mean(0)
     spread = means.var(0)
     result |= {
         "log_likelihood": log_px,

@@ -20,9 +20,11 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from . import __version__, plots
-from .checkpoint import STATE_JSON
 from .data import DATASETS, Dataset, load_dataset
-from .estimators import VAE, Autoencoder, LatentEstimator, load
+from .engine.checkpoint import STATE_JSON
+from .engine.devices import resolve_device
+from .estimators import LatentEstimator, load
+from .estimators.registry import model_class
 from .evaluation import evaluate
 from .exceptions import ConfigError, DataError, ModelFileError, TrainingInterrupted
 from .io import write_atomic
@@ -34,7 +36,6 @@ CHECKPOINT_FOLDER = "training_state"
 PARTIAL_SUFFIX = ".partial"
 REQUEST_KEYS = {"source", "model", "params", "data_dir", "binarize", "test_fraction", "seed"}
 REQUEST_KEYS |= {"pictures", "checkpoint_every"}
-MODELS: dict[str, type[LatentEstimator]] = {"vae": VAE, "autoencoder": Autoencoder}
 DATA_BINARIZE = ("none", "dynamic", "fixed")
 REPORT_SAMPLES = 100  # importance samples for the log-likelihood shown in a run's report
 
@@ -128,9 +129,12 @@ def train_run(
     interrupted run whose partial folder is beside ``out`` goes on from its last checkpoint
     (``resume_run`` reads the other arguments back from that folder).
     """
-    if model not in MODELS:
-        raise ConfigError(f"Unknown model {model!r}; choose one of {', '.join(MODELS)}.")
+    # The parameters, the device and a given output folder are checked before any data is read.
     threshold = _threshold(binarize)
+    _make_estimator(model, {**(params or {}), "random_state": seed})._check_params()
+    resolve_device((params or {}).get("device", "auto"))
+    if out is not None and not resume:
+        _check_target(Path(out), partial_folder(Path(out)), overwrite)
     dataset = load_dataset(
         source, data_dir=data_dir, binarize="none" if threshold is not None else binarize, seed=seed
     )
@@ -143,9 +147,8 @@ def train_run(
     target = (
         Path(out) if out is not None else _free_folder(Path("runs") / f"{dataset.name}-{model}")
     )
-    partial = partial_folder(target)
-    if not resume:
-        _check_target(target, partial, overwrite)
+    if out is None and not resume:
+        _check_target(target, partial_folder(target), overwrite)
     request = {
         "source": _source_text(source),
         "model": model,
@@ -262,11 +265,11 @@ def build_report(run: Run, X: np.ndarray, y: np.ndarray | None) -> Path:
 def draw_pictures(run: Run, X: np.ndarray, y: np.ndarray | None) -> dict[str, Path]:
     """Every picture that suits the model and data, as {caption: path}."""
     est, shape, folder = run.estimator, run.image_shape, run.folder
-    is_vae = isinstance(est, VAE)
+    sampler = est.can_sample
     images: dict[str, Path] = {}
-    if is_vae and shape:
+    if sampler and shape:
         images["samples"] = plots.image_grid(est.sample(64), shape, folder / "samples.png")
-    if is_vae and not shape:
+    if sampler and not shape:
         images["samples against data"] = plots.tabular_samples(
             X, est.sample(len(X)), folder / "samples.png"
         )
@@ -275,11 +278,11 @@ def draw_pictures(run: Run, X: np.ndarray, y: np.ndarray | None) -> dict[str, Pa
         images["reconstructions"] = plots.reconstruction_pairs(
             originals, est.reconstruct(originals), shape, folder / "reconstructions.png"
         )
-    what = "posterior means" if is_vae else "codes"
+    what = "posterior means" if est.density_model else "codes"
     images["latent space"] = plots.latent_scatter(
         est.transform(X), folder / "latent.png", labels=y, what=what
     )
-    if is_vae and shape and est.n_components == 2:
+    if sampler and shape and est.n_components == 2:
         grid = plots.standard_normal_grid(15)
         images["manifold"] = plots.manifold_grid(
             est.inverse_transform(grid), shape, folder / "manifold.png"
@@ -288,7 +291,7 @@ def draw_pictures(run: Run, X: np.ndarray, y: np.ndarray | None) -> dict[str, Pa
         images["interpolations"] = plots.interpolation_strips(
             interpolate(est, X[:8:2], X[1:8:2], 10), shape, folder / "interpolation.png"
         )
-    if is_vae and shape:
+    if sampler and shape:
         n_dims = min(est.n_components, 8)
         images["latent traversals"] = plots.traversal_grid(
             traverse(est, n_dims, 9), shape, folder / "traversal.png", n_dims=n_dims, n_steps=9
@@ -335,7 +338,7 @@ def _threshold(binarize: str) -> float | None:
 
 
 def _make_estimator(model: str, params: dict) -> LatentEstimator:
-    cls = MODELS[model]
+    cls = model_class(model)
     accepted = cls().get_params()
     if unknown := sorted(set(params) - set(accepted)):
         raise ConfigError(f"Unknown {model} parameter(s): {', '.join(unknown)}.")

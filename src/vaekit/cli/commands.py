@@ -10,7 +10,7 @@ import numpy as np
 from .. import plots
 from ..compare import compare, default_models, to_markdown, write_csv
 from ..data import load_dataset
-from ..estimators import VAE, AnomalyDetector
+from ..estimators import AnomalyDetector
 from ..evaluation import evaluate
 from ..exceptions import ConfigError
 from ..io import write_atomic
@@ -32,10 +32,9 @@ from .output import csv_bytes, npy_bytes, print_metrics, save_image, save_rows, 
 def cmd_train(args) -> None:
     """vaekit train: config file, then flags, then train_run."""
     options = read_config(args.config) if args.config else {}
-    for name in (*RUN_OPTIONS, *estimator_params()):
-        value = getattr(args, name, None)
-        if value is not None:
-            options[name] = value
+    given = vars(args)  # estimator flags are absent unless typed, so an explicit 'none' counts
+    options |= {name: given[name] for name in estimator_params() if name in given}
+    options |= {name: given[name] for name in RUN_OPTIONS if given.get(name) is not None}
     if args.resume is not None:
         if options or args.overwrite or args.no_pictures:
             raise ConfigError(
@@ -79,8 +78,8 @@ def cmd_evaluate(args) -> None:
 def cmd_sample(args) -> None:
     """vaekit sample: new rows from a VAE run, as a picture or rows."""
     run = open_run(args.run)
-    if not isinstance(run.estimator, VAE):
-        raise ConfigError("Only a VAE can sample; this run holds an autoencoder.")
+    if not run.estimator.can_sample:
+        raise ConfigError(f"This run's {run.info['model']} cannot sample; train a vae to sample.")
     rows = run.estimator.sample(args.n, mean=not args.draw, random_state=args.seed)
     save_rows(rows, Path(args.out), run, lambda path: plots.image_grid(rows, run.image_shape, path))
 
@@ -156,8 +155,8 @@ def cmd_score(args) -> None:
     """vaekit score: anomaly scores, decisions and predictions per row."""
     run = open_run(args.run)
     X, y = run.load_data(args.data, args.data_dir)
-    is_vae = isinstance(run.estimator, VAE)
-    score_type = args.score_type or ("log_likelihood" if is_vae else "reconstruction")
+    density = run.estimator.density_model
+    score_type = args.score_type or ("log_likelihood" if density else "reconstruction")
     reference, _ = run.load_data(None, args.data_dir)  # the run's held-out rows: mostly normal
     detector = AnomalyDetector.from_fitted(
         run.estimator,
@@ -191,7 +190,7 @@ def cmd_compare(args) -> None:
     """vaekit compare: four models at one latent size, as tables and a plot."""
     dataset = load_dataset(args.data, data_dir=args.data_dir, binarize=args.binarize)
     (X_train, y_train), (X_test, y_test) = held_out(dataset, args.test_fraction, args.seed)
-    params = {k: v for k in estimator_params() if (v := getattr(args, k, None)) is not None}
+    params = {k: vars(args)[k] for k in estimator_params() if k in vars(args)}
     defaults = data_defaults(dataset, args.binarize)
     n = params.pop("n_components", 2)
     models = default_models(n, args.seed, **(defaults | params))

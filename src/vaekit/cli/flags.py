@@ -1,16 +1,16 @@
 """Estimator parameters as command-line flags and TOML keys, and argparse value types.
 
-The flags are read from the estimators' signatures and docstrings, so a new parameter is a new
-flag and a new config key with no change here.
+Each flag comes from a declaration in ``vaekit.estimators.params`` and the signatures of the
+registered models, so a new parameter is a new flag and a new config key with no change here.
 """
 
 from __future__ import annotations
 
 import argparse
 import inspect
-import re
 
-from ..estimators import VAE, Autoencoder
+from ..estimators.params import PARAMS, Param
+from ..estimators.registry import MODELS
 from ..exceptions import ConfigError
 
 try:
@@ -28,6 +28,20 @@ RUN_OPTIONS = (
     "seed",
     "checkpoint_every",
 )
+
+#: Parameters that are no flag: networks cannot be typed, and the run sets the others from
+#: its own options (--binarize, --seed, --quiet).
+SKIPPED_PARAMS = {"encoder", "decoder", "random_state", "verbose", "binarize"}
+
+#: The defaults that ``runs.data_defaults`` picks from the data when the flag is not given.
+DATA_DEFAULTS = {
+    "likelihood": "bernoulli for binary data or with a --binarize other than none, "
+    "gaussian otherwise",
+    "standardize": "on when the data have values outside [0, 1] and --binarize is not "
+    "dynamic, off otherwise",
+    "image_shape": "the shape of image data unless their values fall outside [0, 1], "
+    "none for tables",
+}
 
 
 def _int_tuple(text: str) -> tuple[int, ...]:
@@ -69,70 +83,124 @@ def _optional(convert):
     return parse
 
 
-def _float_or_dynamic(text: str):
-    return text if text == "dynamic" else float(text)
-
-
-#: Converters for parameters whose default (None) does not tell their type.
-OPTIONAL_TYPES = {
-    "image_shape": _optional(_int_tuple),
-    "binarize": _optional(_float_or_dynamic),
-    "patience": _optional(int),
-    "clip_grad_norm": _optional(float),
-    "denoising": _optional(str),
-}
-SKIPPED_PARAMS = {"encoder", "decoder", "random_state", "verbose", "binarize"}
+def _flagged():
+    """(model name, signature entry) for every parameter of the registered models with a flag."""
+    for model, cls in MODELS.items():
+        for p in inspect.signature(cls).parameters.values():
+            if p.name not in SKIPPED_PARAMS:
+                yield model, p
 
 
 def estimator_params() -> dict[str, inspect.Parameter]:
-    """Every parameter of VAE and Autoencoder that a flag or a config file can set."""
+    """Every parameter of the registered models that a flag or a config file can set.
+
+    Returns
+    -------
+    dict of str to inspect.Parameter
+        In signature order, the first model's parameters first; each with the signature
+        entry of the first model that takes it.
+    """
     params: dict[str, inspect.Parameter] = {}
-    for cls in (VAE, Autoencoder):
-        for name, p in inspect.signature(cls).parameters.items():
-            if name not in SKIPPED_PARAMS:
-                params.setdefault(name, p)
+    for _, p in _flagged():
+        params.setdefault(p.name, p)
     return params
 
 
-def _param_help() -> dict[str, str]:
-    """First sentence of each parameter's description in the estimators' docstrings."""
-    helps: dict[str, str] = {}
-    for cls in (VAE, Autoencoder):
-        for names, text in re.findall(
-            r"\n    (\w[\w, ]*) : [^\n]*\n((?:        [^\n]*\n)+)", cls.__doc__
-        ):
-            sentence = " ".join(text.split()).split(". ")[0].rstrip(".")
-            for name in names.split(", "):
-                helps.setdefault(name, sentence)
-    return helps
+def _model_defaults() -> dict[str, dict[str, object]]:
+    """For each flagged parameter, its default in each registered model that takes it."""
+    defaults: dict[str, dict[str, object]] = {}
+    for model, p in _flagged():
+        defaults.setdefault(p.name, {})[model] = p.default
+    return defaults
 
 
-def _converter(p: inspect.Parameter):
-    if p.name in OPTIONAL_TYPES:
-        return OPTIONAL_TYPES[p.name]
-    if isinstance(p.default, tuple):
-        return _int_tuple
-    return type(p.default)
+def _shown(value) -> str:
+    """A value as it is typed on the command line."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def _help(param: Param, defaults: dict[str, object]) -> str:
+    """The declaration's first sentence, then which models, the choices and the default."""
+    notes = []
+    if len(defaults) < len(MODELS):
+        notes.append(f"{' and '.join(defaults)} only")
+    if param.choices is not None:
+        notes.append(f"choices: {', '.join(_shown(c) for c in param.choices)}")
+    if param.name in DATA_DEFAULTS:
+        default = DATA_DEFAULTS[param.name]
+    elif len({_shown(v) for v in defaults.values()}) == 1:
+        default = _shown(next(iter(defaults.values())))
+    else:
+        default = ", ".join(f"{_shown(v)} for {model}" for model, v in defaults.items())
+    notes.append(f"default: {default}")
+    return f"{param.summary()} ({'; '.join(notes)})".replace("%", "%%")
+
+
+def _converter(param: Param, default):
+    kind = param.cli or (str if param.choices else type(default))
+    convert = _int_tuple if kind is tuple else kind
+    return _optional(convert) if param.check(None) else convert
 
 
 def add_estimator_flags(parser: argparse.ArgumentParser) -> None:
-    """Add a --flag for every estimator parameter, with its docstring's first sentence as help."""
-    group = parser.add_argument_group("model parameters (as in vaekit.VAE / vaekit.Autoencoder)")
-    helps = _param_help()
-    for name, p in estimator_params().items():
+    """Add a --flag for every parameter of the registered models.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The command's parser; the flags go into their own group, each with the first sentence
+        of its declaration, its choices and the default the command uses.
+    """
+    names = " / ".join(f"vaekit.{cls.__name__}" for cls in MODELS.values())
+    group = parser.add_argument_group(f"model parameters (as in {names})")
+    for name, defaults in _model_defaults().items():
+        param = PARAMS[name]
         flag = "--" + name.replace("_", "-")
-        text = f"{helps.get(name, '')} (default: {p.default})".lstrip()
-        if isinstance(p.default, bool):
+        default = next(iter(defaults.values()))
+        if isinstance(default, bool):
             group.add_argument(
-                flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=text
+                flag,
+                dest=name,
+                action=argparse.BooleanOptionalAction,
+                default=argparse.SUPPRESS,
+                help=_help(param, defaults),
             )
         else:
             group.add_argument(
-                flag, dest=name, type=_converter(p), default=None, metavar=name.upper(), help=text
+                flag,
+                dest=name,
+                type=_converter(param, default),
+                choices=param.choices,
+                default=argparse.SUPPRESS,
+                metavar=name.upper(),
+                help=_help(param, defaults),
             )
 
 
 def read_config(path: str) -> dict:
+    """The options of a TOML config file, with lists of parameters as tuples.
+
+    Parameters
+    ----------
+    path : str
+        The TOML file; its keys are run options and estimator parameters, spelt as in Python.
+
+    Returns
+    -------
+    dict
+        Option name to value.
+
+    Raises
+    ------
+    ConfigError
+        When the file is missing, is not TOML or has unknown keys.
+    """
     try:
         with open(path, "rb") as f:
             options = tomllib.load(f)
@@ -140,8 +208,7 @@ def read_config(path: str) -> dict:
         raise ConfigError(f"No config file at {path}.") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path} is not valid TOML ({err}).") from None
-    known = set(RUN_OPTIONS) | set(estimator_params())
-    if unknown := sorted(set(options) - known):
-        raise ConfigError(f"{path} has unknown keys: {', '.join(unknown)}.")
     params = estimator_params()
+    if unknown := sorted(set(options) - set(RUN_OPTIONS) - set(params)):
+        raise ConfigError(f"{path} has unknown keys: {', '.join(unknown)}.")
     return {k: tuple(v) if isinstance(v, list) and k in params else v for k, v in options.items()}

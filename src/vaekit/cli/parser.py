@@ -6,7 +6,8 @@ import argparse
 
 from .. import __version__
 from ..estimators.anomaly import SCORE_TYPES
-from ..runs import DATA_BINARIZE, MODELS
+from ..estimators.registry import MODELS
+from ..runs import DATA_BINARIZE
 from . import commands
 from .flags import add_estimator_flags, fraction, positive_int
 
@@ -81,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--binarize",
-        help="none, dynamic (a fresh draw per epoch), fixed (one seeded draw), or a threshold",
+        help="none, dynamic (a fresh draw per epoch), fixed (one seeded draw), or a threshold "
+        "(default: none)",
     )
     train.add_argument(
         "--test-fraction",
@@ -112,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         commands.cmd_evaluate,
         "Held-out log-likelihood (importance sampling), ELBO and reconstruction error.",
     )
-    evaluate.add_argument("run")
+    evaluate.add_argument("run", help="a run folder written by vaekit train")
     data_options(evaluate)
     evaluate.add_argument(
         "--samples", type=positive_int, default=1000, help="importance samples K (default: 1000)"
@@ -124,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
         commands.cmd_sample,
         "Generate new examples: a picture (.png) or rows (.npy, .csv).",
     )
-    sample.add_argument("run")
+    sample.add_argument("run", help="a run folder written by vaekit train")
     sample.add_argument("-n", type=positive_int, default=64, help="how many (default: 64)")
     sample.add_argument("--out", default="samples.png", help="output file (default: samples.png)")
     sample.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -137,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
         commands.cmd_reconstruct,
         "Reconstruct rows: originals beside reconstructions (.png), or rows (.npy, .csv).",
     )
-    reconstruct.add_argument("run")
+    reconstruct.add_argument("run", help="a run folder written by vaekit train")
     data_options(reconstruct)
     reconstruct.add_argument(
         "-n", type=positive_int, default=16, help="how many rows (default: 16)"
@@ -151,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
         commands.cmd_encode,
         "Embed rows (posterior means) into a .npy or .csv file, with labels when known.",
     )
-    encode.add_argument("run")
+    encode.add_argument("run", help="a run folder written by vaekit train")
     data_options(encode)
     encode.add_argument("--out", required=True, help="a .npy or .csv file")
 
@@ -160,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
         commands.cmd_interpolate,
         "Decode straight lines in latent space between pairs of rows.",
     )
-    inter.add_argument("run")
+    inter.add_argument("run", help="a run folder written by vaekit train")
     data_options(inter)
     inter.add_argument("--pairs", type=positive_int, default=4, help="how many pairs (default: 4)")
     inter.add_argument(
@@ -173,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     trav = command(
         "traverse", commands.cmd_traverse, "Sweep one latent unit at a time, the others at zero."
     )
-    trav.add_argument("run")
+    trav.add_argument("run", help="a run folder written by vaekit train")
     trav.add_argument(
         "--dims", type=positive_int, default=8, help="at most this many units (default: 8)"
     )
@@ -191,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Anomaly scores per row, to CSV: the score (higher is more normal), its distance to the "
         "offset (the contamination quantile on the run's held-out rows) and +1/-1.",
     )
-    score.add_argument("run")
+    score.add_argument("run", help="a run folder written by vaekit train")
     data_options(score)
     score.add_argument(
         "--score-type",
@@ -207,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--out", required=True, help="the CSV file to write")
 
     report = command("report", commands.cmd_report, "Redraw a run's pictures and report.html.")
-    report.add_argument("run")
+    report.add_argument("run", help="a run folder written by vaekit train")
     report.add_argument("--data-dir", help="folder holding dataset files")
 
     comp = command(

@@ -1,8 +1,9 @@
 """Training checkpoints: everything a fit needs to go on exactly where it stopped.
 
 A checkpoint folder holds ``state.safetensors`` (the weights, the optimiser's moments, the best
-weights so far, the random generator's state) and ``state.json`` (epoch, history, early-stopping
-counters, learning-rate schedule, and a fingerprint of the parameters and data it belongs to).
+weights so far, the random generators' states) and ``state.json`` (epoch, seconds of training,
+history, early-stopping counters, and a fingerprint of the parameters and data it belongs to;
+the schedules are functions of the epoch and the seconds, so they need no state of their own).
 Each file is written atomically, tensors first, and ``state.json`` carries the tensors' SHA256,
 so a kill at any moment leaves the previous checkpoint or the new one, never a mixture.
 """
@@ -21,29 +22,70 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
-from .exceptions import ConfigError, ModelFileError
-from .io import write_atomic
+from ..exceptions import ConfigError, ModelFileError
+from ..io import write_atomic
 
 STATE_TENSORS = "state.safetensors"
 STATE_JSON = "state.json"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
 
 
 @dataclass
 class TrainingState:
-    """Where a fit stands after ``epoch`` complete epochs."""
+    """Where a fit stands after ``epoch`` complete epochs and ``seconds`` of training."""
 
     epoch: int
-    finished: bool  # early stopping fired, or the last epoch is done
+    seconds: float
+    finished: bool  # early stopping fired, or the budget is spent
     history: list[dict]
     model: dict[str, torch.Tensor]
     optimizer: dict
-    schedule: dict | None
     generator: torch.Tensor
+    noise: torch.Tensor | None  # the state of a device's noise generator, when it has its own
     streak: torch.Tensor
     best_loss: float
     since_best: int
     best_model: dict[str, torch.Tensor] | None
+
+    @classmethod
+    def fresh(cls) -> TrainingState:
+        """The state before the first epoch."""
+        return cls(
+            epoch=0,
+            seconds=0.0,
+            finished=False,
+            history=[],
+            model={},
+            optimizer={},
+            generator=torch.zeros(0, dtype=torch.uint8),
+            noise=None,
+            streak=torch.zeros(()),
+            best_loss=math.inf,
+            since_best=0,
+            best_model=None,
+        )
+
+    def capture(self, module, optimizer, generator, noise) -> None:
+        """Take the module's weights, the optimiser's state and the generators' states."""
+        self.model = {k: v.detach().cpu() for k, v in module.state_dict().items()}
+        self.optimizer = optimizer.state_dict()
+        self.generator = generator.get_state()
+        self.noise = noise.get_state() if noise is not generator else None
+
+    def restore(self, module, optimizer, generator, noise) -> None:
+        """Put the weights, the optimiser's state and the generators' states back in place.
+
+        A device's noise generator is restored when the checkpoint has its state (a run resumed
+        on another kind of device goes on with fresh noise: correct, not bit-identical).
+        """
+        try:
+            module.load_state_dict(self.model)
+            optimizer.load_state_dict(self.optimizer)
+            generator.set_state(self.generator)
+            if noise is not generator and self.noise is not None:
+                noise.set_state(self.noise)
+        except (RuntimeError, ValueError, KeyError) as err:
+            raise ModelFileError(f"The checkpoint does not fit this model ({err}).") from None
 
 
 class Checkpoint:
@@ -68,19 +110,21 @@ class Checkpoint:
         tensors = {f"model.{k}": v for k, v in state.model.items()}
         tensors |= {f"best.{k}": v for k, v in (state.best_model or {}).items()}
         for index, values in state.optimizer["state"].items():
-            tensors |= {f"optimizer.{index}.{k}": v for k, v in values.items()}
-        tensors |= {"generator": state.generator, "streak": state.streak}
-        data = save_safetensors({k: v.detach().contiguous() for k, v in tensors.items()})
+            tensors |= {f"optimizer.{index}.{k}": v.cpu() for k, v in values.items()}
+        tensors |= {"generator": state.generator, "streak": state.streak.cpu()}
+        if state.noise is not None:
+            tensors["noise"] = state.noise
+        data = save_safetensors({k: v.detach().cpu().contiguous() for k, v in tensors.items()})
         write_atomic(self.folder / STATE_TENSORS, data)
         meta = {
             "checkpoint_version": CHECKPOINT_VERSION,
             "fingerprint": self.fingerprint,
             "tensors_sha256": hashlib.sha256(data).hexdigest(),
             "epoch": state.epoch,
+            "seconds": state.seconds,
             "finished": state.finished,
             "history": state.history,
             "optimizer_groups": state.optimizer["param_groups"],
-            "schedule": state.schedule,
             "best_loss": None if math.isinf(state.best_loss) else state.best_loss,
             "since_best": state.since_best,
             "has_best": state.best_model is not None,
@@ -124,12 +168,13 @@ def _state_from(meta: dict, tensors: dict[str, torch.Tensor]) -> TrainingState:
     best_loss = meta["best_loss"]
     return TrainingState(
         epoch=meta["epoch"],
+        seconds=meta["seconds"],
         finished=meta["finished"],
         history=meta["history"],
         model=group("model."),
         optimizer={"state": moments, "param_groups": meta["optimizer_groups"]},
-        schedule=meta["schedule"],
         generator=tensors["generator"],
+        noise=tensors.get("noise"),
         streak=tensors["streak"],
         best_loss=math.inf if best_loss is None else best_loss,
         since_best=meta["since_best"],
@@ -137,9 +182,8 @@ def _state_from(meta: dict, tensors: dict[str, torch.Tensor]) -> TrainingState:
     )
 
 
-def fingerprint(params: dict, X) -> str:
-    """A SHA256 naming estimator parameters (JSON-able) and the training array together."""
+def fingerprint(params: dict, data: str) -> str:
+    """A SHA256 naming estimator parameters (JSON-able) and the data's own fingerprint together."""
     digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=repr).encode())
-    digest.update(str((X.shape, str(X.dtype))).encode())
-    digest.update(memoryview(X).cast("B") if X.flags.c_contiguous else X.tobytes())
+    digest.update(data.encode())
     return digest.hexdigest()

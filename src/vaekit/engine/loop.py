@@ -1,7 +1,9 @@
-"""One training loop for every model: in-memory batches, Adam, validation, early stopping.
+"""The one training loop: a module, a data source and options in; the per-epoch history out.
 
-The data is one tensor, batched by shuffled indices. Metrics are accumulated as tensors and read
-once per epoch. A non-finite loss or gradient skips the step; too many in a row stop training.
+The loop knows nothing of what a VAE is. It reads shuffled batches of rows from a source,
+moves them to the device, calls ``module(x, generator)`` (whose forward returns the loss terms),
+steps Adam, and records every term by its name. A non-finite loss or gradient skips the step;
+too many in a row stop training. Schedules advance at every step, by epochs or by time.
 """
 
 from __future__ import annotations
@@ -10,61 +12,70 @@ import copy
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..exceptions import TrainingError
 from .checkpoint import Checkpoint, TrainingState
-from .exceptions import ModelFileError, TrainingError
-from .model import LossTerms
+from .devices import autocast, gradient_scaler, to_device
+from .schedules import LEARNING_RATE_SCHEDULES, Budget, Clock, Warmup
+from .sources import DataSource
 
-#: (batch, epoch, generator) -> the batch's LossTerms, with gradients.
-TrainLoss = Callable[[torch.Tensor, int, torch.Generator], LossTerms]
-#: batch -> LossTerms, evaluated without gradients on validation data.
-ValidationLoss = Callable[[torch.Tensor], LossTerms]
+#: Rows per validation batch at least: validation needs no gradients, so bigger is faster.
+VALIDATION_BATCH = 1024
 
 
 @dataclass
 class TrainingOptions:
-    """How to train: the estimator parameters that every model shares."""
+    """How to train: what every model shares.
+
+    ``annealed`` names module attributes set before every step from a warm-up (the KL weight);
+    early stopping waits until each has reached its target. ``callback`` is called with each
+    epoch's history record, outside the epoch's timing.
+    """
 
     batch_size: int = 128
     learning_rate: float = 1e-3
-    learning_rate_schedule: str = "constant"  # or "cosine": decays to 0 over max_epochs
-    max_epochs: int = 100
+    learning_rate_schedule: str = "constant"  # or "cosine": to 0 over the budget, per step
+    max_epochs: int | None = 100
+    max_time: float | None = None  # seconds of training
     validation_fraction: float = 0.1
     patience: int | None = 10
     clip_grad_norm: float | None = None
     max_nonfinite_steps: int = 10
-    precision: str = "fp32"  # or "bf16": CPU autocast of the forward pass
-    min_epochs: int = 0  # early stopping is not checked before this many epochs (KL warm-up)
+    precision: str = "fp32"
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    annealed: dict[str, Warmup] = field(default_factory=dict)
+    callback: Callable[[dict], None] | None = None
     verbose: bool = True
+
+    @property
+    def budget(self) -> Budget:
+        return Budget(self.max_epochs, self.max_time)
 
 
 def split_validation(
-    X: torch.Tensor, fraction: float, generator: torch.Generator
+    n_rows: int, fraction: float, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """A random (train, validation) split; no validation set when it would be empty."""
-    n_val = math.floor(fraction * X.shape[0])
-    if n_val < 1 or n_val >= X.shape[0]:
-        return X, None
-    perm = torch.randperm(X.shape[0], generator=generator)
-    return X[perm[n_val:]], X[perm[:n_val]]
+    """Row indices (train, validation) of a random split; no validation rows when it would be
+    empty."""
+    n_val = math.floor(fraction * n_rows)
+    if n_val < 1 or n_val >= n_rows:
+        return torch.arange(n_rows), None
+    perm = torch.randperm(n_rows, generator=generator)
+    return perm[n_val:], perm[:n_val]
 
 
-@torch.no_grad()
-def _validation_terms(
-    loss_fn: ValidationLoss, X: torch.Tensor, batch_size: int
-) -> dict[str, float]:
-    totals = torch.zeros(3)
-    for start in range(0, X.shape[0], batch_size):
-        x = X[start : start + batch_size]
-        t = loss_fn(x)
-        totals += torch.stack([t.loss, t.reconstruction, t.regularizer]).detach() * x.shape[0]
-    loss, rec, reg = (totals / X.shape[0]).tolist()
-    return {"loss": loss, "reconstruction": rec, "regularizer": reg}
+def noise_generator(generator: torch.Generator, device: torch.device) -> torch.Generator:
+    """The generator of the module's noise: ``generator`` itself on the CPU (one stream, as the
+    batch order), else a generator on ``device`` seeded from it."""
+    if device.type == "cpu":
+        return generator
+    seed = int(torch.randint(2**62, (1,), generator=generator))
+    return torch.Generator(device).manual_seed(seed)
 
 
 def make_optimizer(module: nn.Module, learning_rate: float) -> torch.optim.Adam:
@@ -76,186 +87,215 @@ def make_optimizer(module: nn.Module, learning_rate: float) -> torch.optim.Adam:
         return torch.optim.Adam(params, lr=learning_rate)
 
 
-def _step(optimizer: torch.optim.Adam, bad: torch.Tensor) -> None:
-    """Take the step unless ``bad``; the fused kernel decides without a host synchronisation."""
-    if optimizer.defaults.get("fused"):
-        optimizer.found_inf = bad.float()  # the flag GradScaler uses: fused Adam skips the step
-        optimizer.step()
-    elif not bool(bad):
-        optimizer.step()
+def read_batch(source: DataSource, index: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """The rows ``index`` of ``source`` as a float32 tensor on ``device``."""
+    return to_device(torch.from_numpy(source.rows(index.numpy())), device)
 
 
-def train_epoch(
-    module: nn.Module,
-    optimizer: torch.optim.Adam,
-    X: torch.Tensor,
-    train_loss: TrainLoss,
-    epoch: int,
-    options: TrainingOptions,
-    generator: torch.Generator,
-    streak: torch.Tensor,
-) -> dict[str, float]:
-    """One pass over shuffled batches of X. Metrics stay tensors until the end of the epoch.
+class Trainer:
+    """One fit: the module, its optimiser, the state that a checkpoint saves, and the epochs."""
 
-    ``streak`` counts the non-finite steps in a row, across epochs; it is updated in place.
-    """
-    module.train()
-    params = [p for group in optimizer.param_groups for p in group["params"]]
-    totals, used, skipped = torch.zeros(3), torch.zeros(()), torch.zeros(())
-    longest = streak.clone()
-    bf16 = options.precision == "bf16"
-    perm = torch.randperm(X.shape[0], generator=generator)
-    for batch in perm.split(options.batch_size):
-        x = X[batch]
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            terms = train_loss(x, epoch, generator)
-        optimizer.zero_grad(set_to_none=True)
-        terms.loss.backward()
-        if options.clip_grad_norm is None:
-            norm = nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
-        else:
-            norm = nn.utils.clip_grad_norm_(params, options.clip_grad_norm)
-        bad = ~(torch.isfinite(terms.loss) & torch.isfinite(norm))
-        _step(optimizer, bad)
-        stacked = torch.stack([terms.loss, terms.reconstruction, terms.regularizer]).detach()
-        totals += torch.where(bad, 0.0, stacked.float() * len(batch))
-        used += (~bad) * len(batch)
-        skipped += bad
-        streak.add_(1).mul_(bad)
-        longest = torch.maximum(longest, streak)
-    if longest.item() >= options.max_nonfinite_steps:
-        raise TrainingError(
-            f"The loss or its gradient was not finite for {int(longest.item())} steps in a row "
-            f"(epoch {epoch + 1}); try a lower learning_rate, clip_grad_norm, or another "
-            "likelihood."
+    def __init__(
+        self,
+        module: nn.Module,
+        source: DataSource,
+        options: TrainingOptions,
+        generator: torch.Generator,
+        checkpoint: Checkpoint | None = None,
+    ):
+        self.module, self.source, self.options = module, source, options
+        self.generator, self.checkpoint = generator, checkpoint
+        self.device = options.device
+        self.train_rows, self.val_rows = split_validation(
+            len(source), options.validation_fraction, generator
         )
-    loss, rec, reg = (totals / used.clamp(min=1)).tolist()
-    return {"loss": loss, "reconstruction": rec, "regularizer": reg, "skipped_steps": int(skipped)}
+        self.noise = noise_generator(generator, self.device)
+        self.optimizer = make_optimizer(module, options.learning_rate)
+        self.scaler = gradient_scaler(self.device, options.precision)
+        self.lr_factor = LEARNING_RATE_SCHEDULES[options.learning_rate_schedule]
+        self.params = [p for group in self.optimizer.param_groups for p in group["params"]]
+        self.state = checkpoint.load() if checkpoint is not None else None
+        if self.state is None:
+            self.state = TrainingState.fresh()
+        else:
+            self.state.restore(module, self.optimizer, generator, self.noise)
+        self.state.streak = self.state.streak.to(self.device)
+
+    # ---- one step and one epoch ---------------------------------------------------------
+    def apply_schedules(self, clock: Clock) -> None:
+        """Set the learning rate and every annealed attribute for the next step."""
+        lr = self.options.learning_rate * self.lr_factor(self.options.budget.progress(clock))
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        for name, schedule in self.options.annealed.items():
+            setattr(self.module, name, schedule(clock))
+
+    def step(self, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Forward, backward and (unless non-finite) an optimiser step; (terms, bad)."""
+        with autocast(self.device, self.options.precision):
+            terms = self.module(x, self.noise)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = terms["loss"]
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+        else:
+            loss.backward()
+        if self.options.clip_grad_norm is None:
+            grads = [p.grad for p in self.params if p.grad is not None]
+            norm = nn.utils.get_total_norm(grads)
+        else:
+            norm = nn.utils.clip_grad_norm_(self.params, self.options.clip_grad_norm)
+        if self.scaler is not None:  # the scaler skips overflowing steps and lowers its scale
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            return terms, ~torch.isfinite(loss)
+        bad = ~(torch.isfinite(loss) & torch.isfinite(norm))
+        if self.optimizer.defaults.get("fused"):
+            self.optimizer.found_inf = bad.float()  # GradScaler's flag: fused Adam skips the step
+            self.optimizer.step()
+        elif not bool(bad):
+            self.optimizer.step()
+        return terms, bad
+
+    def train_epoch(self, epoch: int, seconds_before: float) -> dict[str, float]:
+        """One pass over shuffled batches. Metrics stay tensors until the epoch ends."""
+        self.module.train()
+        streak = self.state.streak
+        names, totals = None, None
+        used = torch.zeros((), device=self.device)
+        skipped = torch.zeros((), device=self.device)
+        longest = streak.clone()
+        perm = torch.randperm(len(self.train_rows), generator=self.generator)
+        batches = perm.split(self.options.batch_size)
+        start = time.perf_counter()
+        for i, batch in enumerate(batches):
+            clock = Clock(epoch + i / len(batches), seconds_before + time.perf_counter() - start)
+            self.apply_schedules(clock)
+            x = read_batch(self.source, self.train_rows[batch], self.device)
+            terms, bad = self.step(x)
+            if names is None:
+                names = list(terms)
+                totals = torch.zeros(len(names), device=self.device)
+            stacked = torch.stack([terms[name].detach().float() for name in names])
+            totals += torch.where(bad, 0.0, stacked * len(batch))
+            used += (~bad) * len(batch)
+            skipped += bad
+            streak.add_(1).mul_(bad)
+            longest = torch.maximum(longest, streak)
+        if longest.item() >= self.options.max_nonfinite_steps:
+            raise TrainingError(
+                f"The loss or its gradient was not finite for {int(longest.item())} steps in a "
+                f"row (epoch {epoch + 1}); try a lower learning_rate, clip_grad_norm, or another "
+                "likelihood."
+            )
+        means = (totals / used.clamp(min=1)).tolist()
+        return dict(zip(names, means, strict=True)) | {"skipped_steps": int(skipped)}
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """The module's eval-mode terms on the validation rows, with the same noise every epoch."""
+        self.module.eval()
+        size = max(self.options.batch_size, VALIDATION_BATCH)
+        names, totals = None, None
+        for index in self.val_rows.split(size):
+            x = read_batch(self.source, index, self.device)
+            noise = torch.Generator(self.device).manual_seed(0)
+            terms = self.module(x, noise)
+            if names is None:
+                names = list(terms)
+                totals = torch.zeros(len(names), device=self.device)
+            totals += torch.stack([terms[n].detach().float() for n in names]) * len(index)
+        means = (totals / len(self.val_rows)).tolist()
+        return {f"val_{name}": value for name, value in zip(names, means, strict=True)}
+
+    # ---- the run ------------------------------------------------------------------------
+    def run(self) -> list[dict[str, float]]:
+        """Train until the budget is spent or early stopping fires; restore the best weights."""
+        state, options = self.state, self.options
+        bar = tqdm(
+            desc="training",
+            unit="epoch",
+            initial=state.epoch,
+            total=options.max_epochs,
+            disable=not options.verbose,
+        )
+        torch.set_flush_denormal(True)
+        try:
+            while not state.finished:
+                self.run_epoch(bar)
+        finally:
+            torch.set_flush_denormal(False)
+            bar.close()
+        if state.best_model is not None:
+            self.module.load_state_dict(state.best_model)
+        self.module.eval()
+        return state.history
+
+    def run_epoch(self, bar) -> None:
+        """One epoch, its validation, its record, early stopping and the checkpoint."""
+        state, options = self.state, self.options
+        epoch = state.epoch
+        start = time.perf_counter()
+        record: dict = {"epoch": epoch + 1}
+        last_good = copy.deepcopy(self.module.state_dict())
+        try:
+            record |= self.train_epoch(epoch, state.seconds)
+        except TrainingError as err:
+            self.module.load_state_dict(last_good)
+            raise TrainingError(f"{err} The weights of epoch {epoch} were restored.") from None
+        if self.val_rows is not None:
+            record |= self.validate()
+        record["seconds"] = time.perf_counter() - start
+        state.history.append(record)
+        state.epoch = epoch + 1
+        state.seconds += record["seconds"]
+        bar.update()
+        bar.set_postfix(loss=f"{record['loss']:.3f}", val=f"{record.get('val_loss', math.nan):.3f}")
+        clock = Clock(state.epoch, state.seconds)
+        stop = self.early_stopping(record, clock)
+        state.finished = stop or options.budget.spent(clock)
+        if self.checkpoint is not None and (state.finished or self.checkpoint.due(state.epoch)):
+            state.capture(self.module, self.optimizer, self.generator, self.noise)
+            self.checkpoint.save(state)
+        if options.callback is not None:
+            options.callback(record)
+
+    def early_stopping(self, record: dict, clock: Clock) -> bool:
+        """Track the best monitored loss and its weights; True when patience has run out.
+
+        Not checked while an annealed weight (a KL warm-up) is still on its way.
+        """
+        state, options = self.state, self.options
+        if options.patience is None:
+            return False
+        if not all(schedule.done(clock) for schedule in options.annealed.values()):
+            return False
+        monitored = record.get("val_loss", record["loss"])
+        if monitored < state.best_loss:
+            state.best_loss, state.since_best = monitored, 0
+            state.best_model = copy.deepcopy(self.module.state_dict())
+            return False
+        state.since_best += 1
+        return state.since_best >= options.patience
 
 
 def train(
     module: nn.Module,
-    X: torch.Tensor,
-    train_loss: TrainLoss,
-    validation_loss: ValidationLoss,
+    source: DataSource,
     options: TrainingOptions,
     generator: torch.Generator,
-    regularizer_name: str = "regularizer",
     checkpoint: Checkpoint | None = None,
 ) -> list[dict[str, float]]:
-    """Fit ``module`` on the rows of X and return the per-epoch history.
+    """Fit ``module`` on the rows of ``source`` and return the per-epoch history.
 
-    With ``patience`` set, training stops after that many epochs without a better validation
-    loss (training loss when there is no validation split) and the best weights are restored.
-    Denormal floats are flushed to zero while training (they slow late epochs by 20-30%).
-    With a ``checkpoint``, the whole training state is saved every ``checkpoint.every`` epochs
-    and at the end, and a fit whose checkpoint holds a state continues from it, bit for bit.
+    ``module(x, generator)`` must return a dict of scalar loss terms with a ``loss`` to
+    minimise. With ``patience`` set, training stops after that many epochs without a better
+    validation loss (training loss when there is no validation split) and the best weights are
+    restored. Denormal floats are flushed to zero while training (they slow late epochs by
+    20-30%). With a ``checkpoint``, the whole training state is saved every
+    ``checkpoint.every`` epochs and at the end, and a fit whose checkpoint holds a state
+    continues from it, bit for bit when the schedules count epochs (a time budget resumes with
+    the training time already spent).
     """
-    X_train, X_val = split_validation(X, options.validation_fraction, generator)
-    optimizer = make_optimizer(module, options.learning_rate)
-    schedule = (
-        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=options.max_epochs)
-        if options.learning_rate_schedule == "cosine"
-        else None
-    )
-    state = checkpoint.load() if checkpoint is not None else None
-    if state is None:
-        state = TrainingState(
-            epoch=0,
-            finished=False,
-            history=[],
-            model={},
-            optimizer={},
-            schedule=None,
-            generator=generator.get_state(),
-            streak=torch.zeros(()),
-            best_loss=math.inf,
-            since_best=0,
-            best_model=None,
-        )
-    else:
-        _restore(state, module, optimizer, schedule, generator)
-
-    def save(finished: bool) -> None:
-        state.finished = finished
-        state.model = module.state_dict()
-        state.optimizer = optimizer.state_dict()
-        state.schedule = schedule.state_dict() if schedule is not None else None
-        state.generator = generator.get_state()
-        checkpoint.save(state)
-
-    epochs = tqdm(
-        range(state.epoch, options.max_epochs if not state.finished else state.epoch),
-        desc="training",
-        unit="epoch",
-        initial=state.epoch,
-        total=options.max_epochs,
-        disable=not options.verbose,
-    )
-    torch.set_flush_denormal(True)
-    try:
-        for epoch in epochs:
-            start = time.perf_counter()
-            record = {"epoch": epoch + 1}
-            last_good = copy.deepcopy(module.state_dict())
-            try:
-                record |= train_epoch(
-                    module, optimizer, X_train, train_loss, epoch, options, generator, state.streak
-                )
-            except TrainingError as err:
-                module.load_state_dict(last_good)
-                raise TrainingError(f"{err} The weights of epoch {epoch} were restored.") from None
-            if schedule is not None:
-                schedule.step()
-            if X_val is not None:
-                module.eval()
-                val = _validation_terms(validation_loss, X_val, max(options.batch_size, 1024))
-                record |= {f"val_{key}": value for key, value in val.items()}
-            record = {k.replace("regularizer", regularizer_name): v for k, v in record.items()}
-            record["seconds"] = time.perf_counter() - start
-            state.history.append(record)
-            state.epoch = epoch + 1
-            val_text = f"{record.get('val_loss', math.nan):.3f}"
-            epochs.set_postfix(loss=f"{record['loss']:.3f}", val=val_text, refresh=False)
-            stop = _early_stopping(state, record, module, options)
-            last = stop or state.epoch == options.max_epochs
-            if checkpoint is not None and (last or checkpoint.due(state.epoch)):
-                save(finished=last)
-            if stop:
-                break
-    finally:
-        torch.set_flush_denormal(False)
-        epochs.close()
-    if state.best_model is not None:
-        module.load_state_dict(state.best_model)
-    module.eval()
-    return state.history
-
-
-def _early_stopping(
-    state: TrainingState, record: dict, module: nn.Module, options: TrainingOptions
-) -> bool:
-    """Track the best monitored loss and its weights; True when patience has run out."""
-    if options.patience is None or state.epoch < options.min_epochs:
-        return False
-    monitored = record.get("val_loss", record["loss"])
-    if monitored < state.best_loss:
-        state.best_loss, state.since_best = monitored, 0
-        state.best_model = copy.deepcopy(module.state_dict())
-        return False
-    state.since_best += 1
-    return state.since_best >= options.patience
-
-
-def _restore(state: TrainingState, module, optimizer, schedule, generator) -> None:
-    """Put a checkpoint's weights, optimiser, schedule and generator back in place."""
-    try:
-        module.load_state_dict(state.model)
-        optimizer.load_state_dict(state.optimizer)
-        if (schedule is None) != (state.schedule is None):
-            raise ValueError("the learning-rate schedule differs")
-        if schedule is not None:
-            schedule.load_state_dict(state.schedule)
-        generator.set_state(state.generator)
-    except (RuntimeError, ValueError, KeyError) as err:
-        raise ModelFileError(f"The checkpoint does not fit this model ({err}).") from None
+    return Trainer(module, source, options, generator, checkpoint).run()

@@ -3,7 +3,8 @@
 from .anomaly import AnomalyDetector
 from .autoencoder import Autoencoder
 from .base import LatentEstimator
-from .loading import ESTIMATORS, load
+from .loading import load
+from .registry import MODELS
 from .vae import VAE
 
-__all__ = ["ESTIMATORS", "VAE", "AnomalyDetector", "Autoencoder", "LatentEstimator", "load"]
+__all__ = ["MODELS", "VAE", "AnomalyDetector", "Autoencoder", "LatentEstimator", "load"]

@@ -84,7 +84,7 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
             "score_type must be 'log_likelihood', 'elbo' or 'reconstruction'.",
         )
         require(
-            self.score_type == "reconstruction" or isinstance(estimator, VAE),
+            self.score_type == "reconstruction" or estimator.density_model,
             f"the {self.score_type} score needs a VAE; "
             "use score_type='reconstruction' for an autoencoder.",
         )

@@ -2,31 +2,35 @@
 
 from __future__ import annotations
 
-from numbers import Real
-
-import torch
 from torch import nn
 
-from ..model import AutoencoderModule, LossTerms
+from ..model.modules import AutoencoderModule
 from .base import LatentEstimator, require
+from .params import document
 
 
 class Autoencoder(LatentEstimator):
     """Classical autoencoder: a deterministic code trained on -log p(x | decoder(code)).
 
-    Takes the same network and likelihood parameters as :class:`VAE` (``sigma`` defaults to
-    ``"fixed"``, so the Gaussian loss is half the squared error plus a constant), and:
+    It takes the network and likelihood parameters of :class:`VAE`; ``sigma`` defaults to
+    ``"fixed"``, so the Gaussian loss is half the squared error plus a constant.
 
-    denoising : {None, "gaussian", "masking"}, default=None
-        Corrupt the input during training: add N(0, noise_level^2) noise, or set each feature
-        to zero with probability ``noise_level``; the target stays the clean row.
-    noise_level : float, default=0.1
-        Noise standard deviation, or masking probability.
-    sparsity : float, default=0.0
-        Weight of an L1 penalty on the code (the mean over rows of sum |z|).
+    Attributes
+    ----------
+    module_ : AutoencoderModule
+        The trained torch module.
+    history_ : list of dict
+        Per-epoch loss, reconstruction, code_l1 and their validation counterparts
+        (nats/example).
+    n_epochs_ : int
+        Epochs trained.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
     """
 
-    _module_class = AutoencoderModule
+    density_model = False  # no score_samples: not a density model
+    can_sample = False
+    regularizer = "code_l1"
 
     def __init__(
         self,
@@ -51,11 +55,13 @@ class Autoencoder(LatentEstimator):
         batch_size: int = 128,
         learning_rate: float = 1e-3,
         learning_rate_schedule: str = "constant",
-        max_epochs: int = 1000,
+        max_epochs: int | None = 1000,
+        max_time: float | str | None = None,
         validation_fraction: float = 0.1,
         patience: int | None = 20,
         clip_grad_norm: float | None = None,
         precision: str = "fp32",
+        device: str = "auto",
         random_state=None,
         verbose: bool = True,
     ):
@@ -80,44 +86,33 @@ class Autoencoder(LatentEstimator):
         self.learning_rate = learning_rate
         self.learning_rate_schedule = learning_rate_schedule
         self.max_epochs = max_epochs
+        self.max_time = max_time
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.clip_grad_norm = clip_grad_norm
         self.precision = precision
+        self.device = device
         self.random_state = random_state
         self.verbose = verbose
 
     def _check_params(self) -> None:
         super()._check_params()
         require(
-            self.denoising in (None, "gaussian", "masking"),
-            "denoising must be None, 'gaussian' or 'masking'.",
-        )
-        require(
-            isinstance(self.noise_level, Real) and self.noise_level >= 0,
-            "noise_level must be a number >= 0.",
-        )
-        require(
             self.denoising != "masking" or self.noise_level < 1,
             "noise_level is the masking probability and must be below 1.",
         )
-        require(
-            isinstance(self.sparsity, Real) and self.sparsity >= 0,
-            "sparsity must be a number >= 0.",
+
+    def _make_module(self, encoder, decoder, likelihood) -> AutoencoderModule:
+        return AutoencoderModule(
+            encoder,
+            decoder,
+            likelihood,
+            self.n_components,
+            denoising=self.denoising,
+            noise_level=float(self.noise_level),
+            sparsity=float(self.sparsity),
+            dynamic_binarization=self.binarize == "dynamic",
         )
 
-    def _corrupt(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor | None:
-        if self.denoising == "gaussian":
-            return x + self.noise_level * torch.randn(x.shape, generator=generator)
-        if self.denoising == "masking":
-            keep = torch.rand(x.shape, generator=generator) >= self.noise_level
-            return x * keep
-        return None
 
-    def _train_loss(self, x: torch.Tensor, epoch: int, generator: torch.Generator) -> LossTerms:
-        x = self._training_batch(x, generator)
-        return self.module_.loss(x, self._corrupt(x, generator), self.sparsity)
-
-    def _validation_loss(self, x: torch.Tensor) -> LossTerms:
-        x = self._training_batch(x, torch.Generator().manual_seed(0))
-        return self.module_.loss(x, None, self.sparsity)
+document(Autoencoder)

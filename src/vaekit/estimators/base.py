@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Callable
 from numbers import Integral, Real
 from pathlib import Path
 
@@ -16,21 +17,29 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_array, check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+from tqdm.auto import tqdm
 
 from .. import __version__
-from ..checkpoint import Checkpoint, fingerprint
-from ..distributions import likelihood_class, make_likelihood
+from ..engine.checkpoint import Checkpoint, fingerprint
+from ..engine.devices import check_precision, inference_device, resolve_device
+from ..engine.loop import TrainingOptions, train
+from ..engine.schedules import Warmup, parse_duration
+from ..engine.sources import DataSource, as_source
 from ..exceptions import ConfigError, DataError
 from ..io import save_folder
-from ..model import LatentVariableModel
-from ..nets import build_networks
-from ..train import TrainingOptions, train
+from ..model.distributions import Likelihood, likelihood_class, make_likelihood
+from ..model.modules import LatentVariableModel
+from ..model.nets import build_networks
+from .params import check_params
+from .preprocessing import PreparedSource, checked_stats, validated_source
 
 PREDICT_BATCH = 1024
 TUPLE_PARAMS = ("hidden_sizes", "channels", "image_shape")
 SCALER_MEAN, SCALER_SCALE = "scaler.mean", "scaler.scale"  # saved beside the module's weights
 EXTRA_PREFIXES = ("scaler.", "gmm.")  # the saved tensors that are not the module's
+RUNTIME_PARAMS = ("verbose", "device")  # where and how loudly: not part of a fit's identity
 
 
 def require(condition: bool, message: str) -> None:
@@ -61,46 +70,24 @@ def finite_array(tensor: torch.Tensor | None, shape: tuple[int, ...], name: str)
     return tensor.numpy()
 
 
-def bernoulli_draw(X: np.ndarray, seed: int) -> np.ndarray:
-    """One seeded binarisation of intensities in [0, 1]; binary data come back unchanged."""
-    return (np.random.default_rng(seed).random(X.shape) < X).astype(np.float32)
-
-
 class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """What VAE and Autoencoder share: validation, networks, training, transforms, saving."""
 
-    _module_class: type[LatentVariableModel]
+    density_model: bool  # score_samples gives log p(x)
+    can_sample: bool  # sample() draws new rows
+    regularizer: str  # the name of the loss term beside the reconstruction, in history_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # densified one batch at a time, never whole
+        return tags
 
     # ---- set-up -------------------------------------------------------------------------
     def _check_params(self) -> None:
-        require(is_int(self.n_components, 1), "n_components must be a positive integer.")
-        require(is_int(self.batch_size, 1), "batch_size must be a positive integer.")
-        require(is_int(self.max_epochs, 1), "max_epochs must be a positive integer.")
+        check_params(self)
         require(
-            isinstance(self.learning_rate, Real) and self.learning_rate > 0,
-            "learning_rate must be a positive number.",
-        )
-        require(self.precision in ("fp32", "bf16"), "precision must be 'fp32' or 'bf16'.")
-        require(
-            self.learning_rate_schedule in ("constant", "cosine"),
-            "learning_rate_schedule must be 'constant' or 'cosine'.",
-        )
-        require(
-            isinstance(self.validation_fraction, Real) and 0 <= self.validation_fraction < 1,
-            "validation_fraction must be a number in [0, 1).",
-        )
-        require(
-            self.patience is None or is_int(self.patience, 1),
-            "patience must be a positive integer, or None to train for max_epochs.",
-        )
-        require(
-            self.clip_grad_norm is None
-            or (isinstance(self.clip_grad_norm, Real) and self.clip_grad_norm > 0),
-            "clip_grad_norm must be a positive number or None.",
-        )
-        require(
-            self.binarize is None or self.binarize == "dynamic" or isinstance(self.binarize, Real),
-            "binarize must be None, a threshold (a number) or 'dynamic'.",
+            self.max_epochs is not None or self.max_time is not None,
+            "max_epochs=None needs max_time; give a training-time budget or a number of epochs.",
         )
         require(
             not self.standardize or self.likelihood == "gaussian",
@@ -113,6 +100,12 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     def _encoder_outputs(self) -> int:
         return self.n_components
+
+    def _make_module(
+        self, encoder: nn.Module, decoder: nn.Module, likelihood: Likelihood
+    ) -> LatentVariableModel:
+        """The model's torch module around its networks and likelihood."""
+        raise NotImplementedError
 
     def _build_module(self, n_features: int) -> LatentVariableModel:
         likelihood = make_likelihood(
@@ -145,36 +138,32 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             decoder_outputs,
             self.n_components,
         )
-        return self._module_class(encoder, decoder, likelihood, self.n_components)
+        return self._make_module(encoder, decoder, likelihood)
 
-    def _prepare(self, X, reset: bool) -> np.ndarray:
-        """Check X and bring it to the model's space (binarised, standardised), as float32.
+    def _prepare(self, X, reset: bool) -> PreparedSource:
+        """X as a source of rows in the model's space (binarised, standardised), checked.
 
-        With ``reset`` (in ``fit``) the scaler is fitted; with ``binarize="dynamic"`` the
-        training data stay intensities, and each batch is binarised afresh during training.
+        With ``reset`` (in ``fit``) the scaler is fitted. The checks read X in chunks: NaN and
+        infinities (naming the first bad row), and whether the values suit the likelihood. With
+        ``binarize="dynamic"`` the rows stay intensities: training draws a fresh binarisation of
+        every batch, inference one seeded draw (``_map``).
         """
-        try:
-            X = validate_data(self, X, reset=reset, dtype=[np.float32, np.float64])
-        except ValueError as err:  # scikit-learn's sentence, as vaekit's own error
-            raise DataError(str(err)) from None
-        X = np.asarray(X, dtype=np.float32)
-        if self.binarize == "dynamic":
-            if X.min() < 0 or X.max() > 1:
-                raise DataError("binarize='dynamic' needs intensities in [0, 1]; rescale the data.")
-            if reset:
-                return X
-            X = bernoulli_draw(X, seed_from(self.random_state))
-        elif self.binarize is not None:
-            X = (X > self.binarize).astype(np.float32)
+        source = validated_source(self, X, reset)
+        threshold = self.binarize if isinstance(self.binarize, Real) else None
+        stats = checked_stats(PreparedSource(source, threshold))
+        if self.binarize == "dynamic" and (stats.min < 0 or stats.max > 1):
+            raise DataError("binarize='dynamic' needs intensities in [0, 1]; rescale the data.")
         if reset and self.standardize:
-            std = X.std(0)
-            self.mean_, self.scale_ = X.mean(0), np.where(std > 0, std, 1.0).astype(np.float32)
-        if self.standardize:
-            X = (X - self.mean_) / self.scale_
+            self.mean_ = stats.mean.astype(np.float32)
+            self.scale_ = np.where(stats.std > 0, stats.std, 1.0).astype(np.float32)
         # A refit checks against the likelihood asked for now, not the one fitted before.
         likelihood = likelihood_class(self.likelihood) if reset else type(self.module_.likelihood)
-        likelihood.validate(X)
-        return X
+        if not self.standardize:
+            binary = stats.all_binary or self.binarize == "dynamic"
+            likelihood.validate(stats.min, stats.max, binary)
+        if self.standardize:
+            return PreparedSource(source, threshold, self.mean_, self.scale_)
+        return PreparedSource(source, threshold)
 
     def _to_data_space(self, values: np.ndarray) -> np.ndarray:
         """Undo the standardisation of model-space rows."""
@@ -184,10 +173,6 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """log |d x_model / d x| summed over features: densities of x add it to the model's."""
         return -float(np.log(self.scale_.astype(np.float64)).sum()) if self.standardize else 0.0
 
-    def _training_batch(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """A training batch as the model sees it: a fresh binarisation when dynamic."""
-        return torch.bernoulli(x, generator=generator) if self.binarize == "dynamic" else x
-
     # ---- fitting --------------------------------------------------------------------------
     def fit(
         self,
@@ -196,52 +181,76 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         *,
         checkpoint_dir: str | os.PathLike | None = None,
         checkpoint_every: int = 1,
+        callback: Callable[[dict], None] | None = None,
     ):
         """Fit the model to the rows of X (y is ignored). Returns self.
 
-        With ``checkpoint_dir``, the training state is saved there every ``checkpoint_every``
-        epochs and at the end; a fit whose ``checkpoint_dir`` already holds a state for the same
-        parameters and data continues from it and ends with the same weights, bit for bit, as
-        a fit that was never interrupted.
+        Parameters
+        ----------
+        X : array-like, memory map, scipy.sparse matrix or DataSource of shape (n, n_features)
+            The training rows. Arrays keep their dtype (uint8 stays uint8) and are converted
+            one batch at a time; a memory map (``np.load(path, mmap_mode="r")``) is never
+            read whole into memory; a sparse matrix is densified one batch at a time.
+        y : None
+            Ignored.
+        checkpoint_dir : path, optional
+            The training state is saved there every ``checkpoint_every`` epochs and at the end;
+            a fit whose ``checkpoint_dir`` already holds a state for the same parameters and
+            data continues from it and ends with the same weights, bit for bit, as a fit that
+            was never interrupted (on the same device, torch build and thread count; with
+            ``max_time`` it goes on with the training time already spent).
+        checkpoint_every : int, default=1
+            Epochs between checkpoints.
+        callback : callable, optional
+            Called after every epoch with that epoch's history record (a dict); the time it
+            takes does not count as training time.
+
+        Returns
+        -------
+        self
         """
         self._check_params()
-        X = self._prepare(X, reset=True)
+        device = resolve_device(self.device)
+        check_precision(self.precision, device)
+        max_time = parse_duration(self.max_time, "max_time")
+        source = self._prepare(X, reset=True)
         checkpoint = None
         if checkpoint_dir is not None:
-            params = {k: v for k, v in self.get_params(deep=False).items() if k != "verbose"}
-            checkpoint = Checkpoint(checkpoint_dir, fingerprint(params, X), checkpoint_every)
+            params = self.get_params(deep=False)
+            params = {k: v for k, v in params.items() if k not in RUNTIME_PARAMS}
+            checkpoint = Checkpoint(
+                checkpoint_dir, fingerprint(params, source.fingerprint()), checkpoint_every
+            )
         generator = seed_generator(self.random_state)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(torch.randint(2**31 - 1, (1,), generator=generator)))
-            self.module_ = self._build_module(X.shape[1])
+            self.module_ = self._build_module(source.n_features).to(device)
         options = TrainingOptions(
             batch_size=self.batch_size,
             learning_rate=self.learning_rate,
             learning_rate_schedule=self.learning_rate_schedule,
             max_epochs=self.max_epochs,
+            max_time=max_time,
             validation_fraction=self.validation_fraction,
             patience=self.patience,
             clip_grad_norm=self.clip_grad_norm,
             precision=self.precision,
-            min_epochs=self._min_epochs(),
+            device=device,
+            annealed=self._annealed(),
+            callback=callback,
             verbose=self.verbose,
         )
-        self.history_ = train(
-            self.module_,
-            torch.from_numpy(X),
-            self._train_loss,
-            self._validation_loss,
-            options,
-            generator,
-            regularizer_name=self.module_.regularizer_name,
-            checkpoint=checkpoint,
-        )
+        self.history_ = train(self.module_, source, options, generator, checkpoint)
         self.n_epochs_ = len(self.history_)
-        self._fit_extra(X, generator)
+        self._fit_extra(source, generator)
         return self
 
-    def _fit_extra(self, X: np.ndarray, generator: torch.Generator) -> None:
-        """Fit what comes after the networks (the VAE's latent mixture); X is in model space."""
+    def _annealed(self) -> dict[str, Warmup]:
+        """Module attributes that a warm-up moves during training (the VAE's KL weight)."""
+        return {}
+
+    def _fit_extra(self, source: DataSource, generator: torch.Generator) -> None:
+        """Fit what comes after the networks (the VAE's latent mixture) on the training rows."""
 
     def _extra_tensors(self) -> dict[str, torch.Tensor]:
         """State saved beside the module's weights: the scaler when ``standardize``."""
@@ -261,28 +270,44 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 for key in (SCALER_MEAN, SCALER_SCALE)
             )
 
-    def _min_epochs(self) -> int:
-        return 0
-
     # ---- inference --------------------------------------------------------------------------
-    @torch.no_grad()
-    def _map(self, fn, X: np.ndarray, batched: bool = True) -> np.ndarray:
-        """Apply ``fn(module, batch)`` to batches of X in float64 and stack the results.
+    def _inference_device(self) -> torch.device:
+        return inference_device(next(self.module_.parameters()).device)
 
-        Inference runs on a float64 copy of the module: the numbers are exact to far below a
-        nat, and a row's result does not depend on which other rows share its batch. With
-        ``batched=False``, ``fn`` gets all rows at once (it batches them itself).
+    @torch.no_grad()
+    def _map(self, fn, data, *, draw: bool = False, progress: str | None = None) -> np.ndarray:
+        """Apply ``fn(module, batch)`` to batches of ``data`` in float64 and stack the results.
+
+        Inference runs on a float64 copy of the module, on the training device (the CPU for
+        MPS, which has no float64): the numbers are exact to far below a nat, and a row's
+        result does not depend on which other rows share its batch. ``data`` is a source or an
+        array; with ``draw``, its intensities get one binarisation seeded by ``random_state``
+        (``binarize="dynamic"``). ``progress`` labels a progress bar over the rows.
         """
-        module = copy.deepcopy(self.module_).double().eval()
-        tensor = torch.from_numpy(np.asarray(X, dtype=np.float64))
-        if not batched:
-            return fn(module, tensor).numpy()
-        return torch.cat([fn(module, batch) for batch in tensor.split(PREDICT_BATCH)]).numpy()
+        device = self._inference_device()
+        module = copy.deepcopy(self.module_).to(device).double().eval()
+        source = data if isinstance(data, DataSource) else as_source(data)
+        rng = np.random.default_rng(seed_from(self.random_state)) if draw else None
+        out = []
+        bar = tqdm(total=len(source), desc=progress, unit="row", disable=progress is None)
+        for _, rows in source.chunks(PREDICT_BATCH):
+            if rng is not None:
+                rows = (rng.random(rows.shape) < rows).astype(np.float32)
+            batch = torch.from_numpy(rows).to(device, torch.float64)
+            out.append(fn(module, batch).cpu())
+            bar.update(len(rows))
+        bar.close()
+        return torch.cat(out).numpy()
+
+    def _map_data(self, fn, X, progress: str | None = None) -> np.ndarray:
+        """``_map`` over the rows of X in the model's space."""
+        source = self._prepare(X, reset=False)
+        return self._map(fn, source, draw=self.binarize == "dynamic", progress=progress)
 
     def transform(self, X) -> np.ndarray:
         """The deterministic latent code of each row: (n_samples, n_components)."""
         check_is_fitted(self)
-        return self._map(lambda m, x: m.embed(x), self._prepare(X, reset=False))
+        return self._map_data(lambda m, x: m.embed(x), X)
 
     def inverse_transform(self, X) -> np.ndarray:
         """The decoder mean E[x|z] for each row of latent codes: (n_samples, n_features)."""
@@ -301,8 +326,7 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         ``score_samples`` is, when ``standardize=True``.
         """
         check_is_fitted(self)
-        X = self._prepare(X, reset=False)
-        log_p = self._map(lambda m, x: m.likelihood.log_prob(x, m.decode(m.embed(x))), X)
+        log_p = self._map_data(lambda m, x: m.likelihood.log_prob(x, m.decode(m.embed(x))), X)
         return log_p + self._log_det_scaling()
 
     @property
@@ -325,7 +349,8 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             "n_features_in": int(self.n_features_in_),
             "custom_networks": custom,
         }
-        tensors = dict(self.module_.state_dict()) | self._extra_tensors()
+        weights = {k: v.cpu() for k, v in self.module_.state_dict().items()}
+        tensors = weights | self._extra_tensors()
         return save_folder(folder, config, tensors, self.history_)
 
 

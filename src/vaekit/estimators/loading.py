@@ -8,13 +8,12 @@ import os
 import torch
 from torch import nn
 
+from ..engine.devices import resolve_device
 from ..exceptions import ConfigError, ModelFileError
 from ..io import load_folder
-from .autoencoder import Autoencoder
 from .base import EXTRA_PREFIXES, TUPLE_PARAMS, LatentEstimator, is_int
-from .vae import VAE
+from .registry import class_by_estimator_name
 
-ESTIMATORS: dict[str, type[LatentEstimator]] = {"VAE": VAE, "Autoencoder": Autoencoder}
 CONFIG_KEYS = {"format", "schema_version", "vaekit_version", "estimator", "params"}
 CONFIG_KEYS |= {"n_features_in", "custom_networks", "weights_sha256"}
 
@@ -24,17 +23,32 @@ def load(
     *,
     encoder: nn.Module | None = None,
     decoder: nn.Module | None = None,
+    device: str | None = None,
 ) -> LatentEstimator:
     """Load a model saved with ``.save(folder)``. Reads only JSON and safetensors.
 
-    A model trained with your own networks needs fresh instances of them as ``encoder`` and
-    ``decoder``; their weights come from the folder.
+    Parameters
+    ----------
+    folder : path
+        The saved model folder.
+    encoder, decoder : torch.nn.Module, optional
+        A model trained with your own networks needs fresh instances of them; their weights
+        come from the folder.
+    device : str, optional
+        Where the model goes ("auto", "cpu", "cuda", "cuda:N", "mps"); it becomes the
+        estimator's ``device``. None keeps the device the model was saved with. Weights are
+        saved device-free, so a model trained on a GPU loads on a CPU and back.
+
+    Returns
+    -------
+    VAE or Autoencoder
+        The fitted estimator.
     """
     config, tensors, history = load_folder(folder)
     name = config.get("estimator")
-    if name not in ESTIMATORS:
+    cls = class_by_estimator_name(name) if isinstance(name, str) else None
+    if cls is None:
         raise ModelFileError(f"{folder} holds an unknown estimator {name!r}.")
-    cls = ESTIMATORS[name]
     if unknown := sorted(set(config) - CONFIG_KEYS):
         raise ModelFileError(f"{folder}/config.json has unknown keys: {', '.join(unknown)}.")
     params = config.get("params")
@@ -56,6 +70,8 @@ def load(
     params = {
         k: tuple(v) if k in TUPLE_PARAMS and isinstance(v, list) else v for k, v in params.items()
     }
+    if device is not None:
+        params["device"] = device
     estimator = cls(**params, encoder=encoder, decoder=decoder)
     extra = {k: tensors.pop(k) for k in list(tensors) if k.startswith(EXTRA_PREFIXES)}
     estimator.n_features_in_ = n_features
@@ -71,8 +87,7 @@ def load(
         raise ModelFileError(
             f"{folder} cannot be rebuilt from its config and weights: {str(err).rstrip('.')}."
         ) from None
-    module.eval()
-    estimator.module_ = module
+    estimator.module_ = module.to(resolve_device(estimator.device)).eval()
     estimator.history_ = history
     estimator.n_epochs_ = len(history)
     return estimator

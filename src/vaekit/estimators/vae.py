@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from numbers import Real
-
 import numpy as np
 import torch
 from sklearn.mixture import GaussianMixture
@@ -11,75 +9,21 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ..bounds import elbo, log_likelihood
+from ..engine.schedules import Warmup, parse_duration
+from ..engine.sources import SubsetSource
 from ..exceptions import ConfigError, TrainingError
-from ..model import LossTerms, VAEModule
-from .base import LatentEstimator, finite_array, is_int, require, seed_from, seed_generator
+from ..model.modules import VAEModule
+from ..model.priors import make_prior
+from .base import LatentEstimator, finite_array, is_int, require, seed_from
+from .params import document
+
+#: The latent mixture ``gmm_`` is fitted to the posterior means of at most this many training
+#: rows (a random subset of larger data sets).
+GMM_MAX_ROWS = 100_000
 
 
 class VAE(LatentEstimator):
     """Variational autoencoder: a density model, a transformer and a generator.
-
-    Parameters
-    ----------
-    n_components : int, default=2
-        Size of the latent space.
-    architecture : {"mlp", "conv", "linear"}, default="mlp"
-        Encoder/decoder bodies; ignored when ``encoder`` and ``decoder`` are given.
-    hidden_sizes : tuple of int, default=(256, 128)
-        Hidden layer widths of the MLP encoder; the decoder mirrors them.
-    activation : str, default="relu"
-        One of relu, tanh, elu, gelu, silu, leaky_relu.
-    image_shape : tuple of int, default=None
-        (channels, height, width) of the flat rows, for ``architecture="conv"``; square
-        single-channel images are inferred.
-    channels : tuple of int, default=(32, 64)
-        Convolution channels, for ``architecture="conv"``.
-    encoder, decoder : torch.nn.Module, default=None
-        Your own networks: the encoder maps (N, n_features) to (N, 2 * n_components) (means,
-        then log-variances); the decoder maps (N, n_components) to (N, heads * n_features).
-    likelihood : {"gaussian", "bernoulli", "continuous_bernoulli"}, default="gaussian"
-        The decoder distribution p(x|z).
-    sigma : {"shared", "per_feature", "fixed", "decoder"}, default="shared"
-        How the Gaussian likelihood's standard deviation is chosen.
-    sigma_value : float, default=1.0
-        The fixed sigma, or the starting value of a learned one.
-    sigma_floor : float, default=1e-3
-        Learned sigmas never go below this.
-    binarize : float or "dynamic", default=None
-        A number binarises the data as ``X > binarize``; ``"dynamic"`` takes intensities in
-        [0, 1] and draws a fresh Bernoulli binarisation of every training batch (other methods
-        binarise their input once, seeded by ``random_state``).
-    standardize : bool, default=False
-        Centre and scale each feature before the model sees it (``mean_``, ``scale_``, saved with
-        the model). Densities stay densities of the original data (the log-Jacobian is added),
-        and decoded rows come back in the original units. Gaussian likelihood only.
-    n_samples : int, default=1
-        Latent samples per example in the training objective (K).
-    objective : {"elbo", "iwae"}, default="elbo"
-        The ELBO with analytic KL, or the importance-weighted bound with K samples.
-    beta : float, default=1.0
-        Weight on the KL term.
-    warmup_epochs : int, default=0
-        The KL weight ramps linearly from 0 to ``beta`` over this many epochs.
-    free_bits : float, default=0.0
-        Floor, in nats, on each latent unit's KL (batch mean).
-    n_importance_samples : int, default=1000
-        K for ``score_samples``: the importance-sampled log-likelihood.
-    gmm_components : int, default=10
-        Components of the Gaussian mixture fitted, after training, to the posterior means of the
-        training rows (the aggregate posterior): ``sample(sampler="gmm")`` draws z from it.
-    batch_size, learning_rate, max_epochs, validation_fraction, patience, clip_grad_norm
-        Training: Adam on shuffled batches; early stopping on the validation negative ELBO
-        after ``patience`` epochs without improvement, restoring the best weights.
-    learning_rate_schedule : {"constant", "cosine"}, default="constant"
-        "cosine" anneals the learning rate to zero over ``max_epochs``.
-    precision : {"fp32", "bf16"}, default="fp32"
-        "bf16" runs the training forward pass under CPU bfloat16 autocast (faster at large
-        batches on CPUs with AMX or AVX512-BF16); weights, optimiser and evaluation stay float32.
-    random_state : int, RandomState or None, default=None
-        Seeds weights, batches, noise and evaluation; the same seed gives the same model.
-    verbose : bool, default=True
-        Show a progress bar.
 
     Attributes
     ----------
@@ -95,7 +39,9 @@ class VAE(LatentEstimator):
         Number of features seen in ``fit``.
     """
 
-    _module_class = VAEModule
+    density_model = True  # score_samples is log p(x)
+    can_sample = True
+    regularizer = "kl"
 
     def __init__(
         self,
@@ -114,21 +60,25 @@ class VAE(LatentEstimator):
         sigma_floor: float = 1e-3,
         binarize: float | str | None = None,
         standardize: bool = False,
+        prior: str = "standard_normal",
         n_samples: int = 1,
         objective: str = "elbo",
         beta: float = 1.0,
         warmup_epochs: int = 0,
+        warmup_time: float | str | None = None,
         free_bits: float = 0.0,
         n_importance_samples: int = 1000,
         gmm_components: int = 10,
         batch_size: int = 128,
         learning_rate: float = 1e-3,
         learning_rate_schedule: str = "constant",
-        max_epochs: int = 1000,
+        max_epochs: int | None = 1000,
+        max_time: float | str | None = None,
         validation_fraction: float = 0.1,
         patience: int | None = 20,
         clip_grad_norm: float | None = None,
         precision: str = "fp32",
+        device: str = "auto",
         random_state=None,
         verbose: bool = True,
     ):
@@ -146,10 +96,12 @@ class VAE(LatentEstimator):
         self.sigma_floor = sigma_floor
         self.binarize = binarize
         self.standardize = standardize
+        self.prior = prior
         self.n_samples = n_samples
         self.objective = objective
         self.beta = beta
         self.warmup_epochs = warmup_epochs
+        self.warmup_time = warmup_time
         self.free_bits = free_bits
         self.n_importance_samples = n_importance_samples
         self.gmm_components = gmm_components
@@ -157,49 +109,46 @@ class VAE(LatentEstimator):
         self.learning_rate = learning_rate
         self.learning_rate_schedule = learning_rate_schedule
         self.max_epochs = max_epochs
+        self.max_time = max_time
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.clip_grad_norm = clip_grad_norm
         self.precision = precision
+        self.device = device
         self.random_state = random_state
         self.verbose = verbose
 
     def _check_params(self) -> None:
         super()._check_params()
-        require(is_int(self.n_samples, 1), "n_samples must be a positive integer.")
-        require(self.objective in ("elbo", "iwae"), "objective must be 'elbo' or 'iwae'.")
-        require(isinstance(self.beta, Real) and self.beta >= 0, "beta must be a number >= 0.")
-        require(is_int(self.warmup_epochs, 0), "warmup_epochs must be an integer >= 0.")
         require(
-            isinstance(self.free_bits, Real) and self.free_bits >= 0,
-            "free_bits must be a number >= 0.",
-        )
-        require(
-            is_int(self.n_importance_samples, 1),
-            "n_importance_samples must be a positive integer.",
+            self.warmup_time is None or self.warmup_epochs == 0,
+            "Give warmup_epochs or warmup_time, not both.",
         )
 
     def _encoder_outputs(self) -> int:
         return 2 * self.n_components
 
-    def _min_epochs(self) -> int:
-        return self.warmup_epochs
+    def _make_module(self, encoder, decoder, likelihood) -> VAEModule:
+        return VAEModule(
+            encoder,
+            decoder,
+            likelihood,
+            make_prior(self.prior, self.n_components),
+            self.n_components,
+            n_samples=self.n_samples,
+            objective=self.objective,
+            kl_weight=float(self.beta),
+            free_bits=float(self.free_bits),
+            dynamic_binarization=self.binarize == "dynamic",
+        )
 
-    def _kl_weight(self, epoch: int) -> float:
-        if self.warmup_epochs == 0:
-            return float(self.beta)
-        return float(self.beta) * min(1.0, epoch / self.warmup_epochs)
-
-    def _train_loss(self, x: torch.Tensor, epoch: int, generator: torch.Generator) -> LossTerms:
-        x = self._training_batch(x, generator)
-        eps = torch.randn((self.n_samples, x.shape[0], self.n_components), generator=generator)
-        return self.module_.loss(x, eps, self._kl_weight(epoch), self.free_bits, self.objective)
-
-    def _validation_loss(self, x: torch.Tensor) -> LossTerms:
-        generator = torch.Generator().manual_seed(0)  # the same draws every epoch
-        x = self._training_batch(x, generator)
-        eps = torch.randn((1, x.shape[0], self.n_components), generator=generator)
-        return self.module_.loss(x, eps)
+    def _annealed(self) -> dict[str, Warmup]:
+        if self.warmup_epochs:
+            return {"kl_weight": Warmup(float(self.beta), self.warmup_epochs, "epochs")}
+        if self.warmup_time is not None:
+            seconds = parse_duration(self.warmup_time, "warmup_time")
+            return {"kl_weight": Warmup(float(self.beta), seconds, "seconds")}
+        return {}
 
     def score_samples(self, X, n_samples: int | None = None) -> np.ndarray:
         """Importance-sampled log p(x) of each row, in nats, with K = ``n_importance_samples``.
@@ -209,33 +158,45 @@ class VAE(LatentEstimator):
         its score does not depend on the other rows of the call.
         """
         check_is_fitted(self)
-        X = self._prepare(X, reset=False)
         K = self.n_importance_samples if n_samples is None else n_samples
         require(is_int(K, 1), "n_samples must be a positive integer.")
         seed = seed_from(self.random_state)
-        log_px = self._map(
-            lambda m, x: log_likelihood(m, x, K, seed, progress=self.verbose), X, batched=False
+        log_px = self._map_data(
+            lambda m, x: log_likelihood(m, x, K, seed),
+            X,
+            progress=f"log p(x), K={K}" if self.verbose else None,
         )
         return log_px + self._log_det_scaling()
 
     def posterior(self, X) -> tuple[np.ndarray, np.ndarray]:
         """The diagonal Gaussian q(z|x) of each row: (means, variances), each (n, n_components)."""
         check_is_fitted(self)
-        X = self._prepare(X, reset=False)
-        both = self._map(lambda m, x: _mean_and_log_var(m.encode(x)), X)
+        both = self._map_data(lambda m, x: _mean_and_log_var(m.encode(x)), X)
         return both[:, : self.n_components], np.exp(both[:, self.n_components :])
+
+    def kl_per_unit(self, X) -> np.ndarray:
+        """KL(q(z|x) || p(z)) of each latent unit for each row, in nats: (n, n_components).
+
+        Needs a prior whose KL to q has a closed form per unit (the standard normal has one).
+        """
+        check_is_fitted(self)
+        require(
+            self.module_.prior.closed_form_kl,
+            f"The {self.prior} prior has no closed-form KL per latent unit.",
+        )
+        return self._map_data(lambda m, x: m.prior.kl_per_unit(m.encode(x)), X)
 
     def score(self, X, y=None, n_samples: int | None = None) -> float:
         """Average importance-sampled log-likelihood of the rows of X, in nats."""
         return float(np.mean(self.score_samples(X, n_samples)))
 
     def elbo(self, X, n_samples: int = 1) -> np.ndarray:
-        """The ELBO of each row in nats (analytic KL; the expectation over K latent samples)."""
+        """The ELBO of each row in nats (the KL in closed form where the prior has one; the
+        expectation over K latent samples)."""
         check_is_fitted(self)
-        X = self._prepare(X, reset=False)
         require(is_int(n_samples, 1), "n_samples must be a positive integer.")
         seed = seed_from(self.random_state)
-        return self._map(lambda m, x: elbo(m, x, n_samples, seed), X) + self._log_det_scaling()
+        return self._map_data(lambda m, x: elbo(m, x, n_samples, seed), X) + self._log_det_scaling()
 
     def sample(
         self,
@@ -245,10 +206,11 @@ class VAE(LatentEstimator):
         mean: bool = True,
         random_state=None,
     ) -> np.ndarray:
-        """Generate rows: z from the prior N(0, I) or from ``gmm_`` (``sampler="gmm"``), then the
+        """Generate rows: z from the prior or from ``gmm_`` (``sampler="gmm"``), then the
         decoder mean, or a draw of p(x|z) when ``mean`` is False."""
         z = self.sample_latent(n_samples, sampler=sampler, random_state=random_state)
-        generator = seed_generator(self.random_state if random_state is None else random_state)
+        seed = seed_from(self.random_state if random_state is None else random_state)
+        generator = torch.Generator(self._inference_device()).manual_seed(seed)
         if mean:
             rows = self._map(lambda m, b: m.likelihood.mean(m.decode(b)), z)
         else:
@@ -261,17 +223,23 @@ class VAE(LatentEstimator):
         require(is_int(n_samples, 1), "n_samples must be a positive integer.")
         require(sampler in ("prior", "gmm"), "sampler must be 'prior' or 'gmm'.")
         seed = seed_from(self.random_state if random_state is None else random_state)
+        if sampler == "prior":
+            generator = torch.Generator(self._inference_device()).manual_seed(seed)
+            with torch.no_grad():
+                z = self.module_.prior.sample(n_samples, generator)
+            return z.cpu().numpy().astype(np.float64)
         rng = np.random.default_rng(seed)
         eps = rng.standard_normal((n_samples, self.n_components))
-        if sampler == "prior":
-            return eps
         gmm = self.gmm_
         component = rng.choice(len(gmm.weights_), size=n_samples, p=gmm.weights_)
         chol = np.linalg.cholesky(gmm.covariances_)
         return gmm.means_[component] + np.einsum("nij,nj->ni", chol[component], eps)
 
-    def _fit_extra(self, X: np.ndarray, generator: torch.Generator) -> None:
-        means = self._map(lambda m, x: m.embed(x), X)
+    def _fit_extra(self, source, generator: torch.Generator) -> None:
+        if len(source) > GMM_MAX_ROWS:  # a random subset keeps memory bounded on huge data
+            subset = torch.randperm(len(source), generator=generator)[:GMM_MAX_ROWS]
+            source = SubsetSource(source, np.sort(subset.numpy()))
+        means = self._map(lambda m, x: m.embed(x), source)
         if not np.isfinite(means).all():
             raise TrainingError(
                 "Training ended with non-finite latent codes; try a lower learning_rate or "
@@ -320,3 +288,6 @@ def mixture_from_arrays(weights, means, covariances) -> GaussianMixture:
     gmm.precisions_ = np.einsum("kij,klj->kil", gmm.precisions_cholesky_, gmm.precisions_cholesky_)
     gmm.converged_, gmm.n_iter_, gmm.lower_bound_ = True, 0, -np.inf
     return gmm
+
+
+document(VAE)

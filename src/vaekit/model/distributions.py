@@ -9,12 +9,11 @@ from __future__ import annotations
 import inspect
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .exceptions import ConfigError, DataError
+from ..exceptions import ConfigError, DataError
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -53,10 +52,6 @@ class DiagonalGaussian:
         """KL(q || N(0, I)) for each latent unit, in closed form: shape (N, L)."""
         return 0.5 * (self.mean.pow(2) + torch.exp(self.log_var) - 1.0 - self.log_var)
 
-    def kl_standard_normal(self) -> torch.Tensor:
-        """KL(q || N(0, I)) summed over latent units: shape (N,)."""
-        return self.kl_per_unit().sum(-1)
-
 
 class Likelihood(nn.Module):
     """A decoder distribution p(x|z). The decoder emits ``n_heads * D`` numbers per example."""
@@ -86,8 +81,9 @@ class Likelihood(nn.Module):
         raise NotImplementedError
 
     @classmethod
-    def validate(cls, X: np.ndarray) -> None:
-        """Raise DataError if X cannot come from this likelihood."""
+    def validate(cls, low: float, high: float, binary: bool) -> None:
+        """Raise DataError if data with these smallest and largest values (``binary``: every
+        value 0 or 1) cannot come from this likelihood."""
 
 
 class Bernoulli(Likelihood):
@@ -107,8 +103,8 @@ class Bernoulli(Likelihood):
         return torch.bernoulli(torch.sigmoid(params), generator=generator)
 
     @classmethod
-    def validate(cls, X):
-        if not np.isin(X, (0.0, 1.0)).all():
+    def validate(cls, low, high, binary):
+        if not binary:
             raise DataError(
                 "The bernoulli likelihood needs binary data (0 or 1); "
                 "pass binarize=<threshold> or use likelihood='continuous_bernoulli' or 'gaussian'."
@@ -160,8 +156,8 @@ class ContinuousBernoulli(Likelihood):
         return torch.where(small, u, x).clamp(0.0, 1.0)
 
     @classmethod
-    def validate(cls, X):
-        if X.min(initial=0.0) < 0.0 or X.max(initial=0.0) > 1.0:
+    def validate(cls, low, high, binary):
+        if low < 0.0 or high > 1.0:
             raise DataError(
                 "The continuous_bernoulli likelihood needs data in [0, 1]; "
                 "rescale the data or use likelihood='gaussian'."

@@ -1,29 +1,27 @@
 """The torch modules: a VAE and a deterministic autoencoder over a decoder likelihood.
 
-Both return their training objective as ``LossTerms`` (means over the batch, in nats per
-example), so one training loop serves both.
+Each module's ``forward(x, generator)`` returns the loss terms of a batch as a dict of scalar
+tensors (batch means, in nats per example): ``loss`` is minimised, the others are reported
+under their own names. In training mode it is the training objective; in eval mode the
+validation measure (a VAE's one-sample ELBO with the full KL; an autoencoder's clean-input
+loss). All noise comes from ``generator``, so one call holds the whole objective and a wrapper
+(DistributedDataParallel, ``torch.compile``) sees it whole.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from .distributions import DiagonalGaussian, Likelihood, standard_normal_log_prob
+from ..exceptions import ConfigError
+from .distributions import DiagonalGaussian, Likelihood
+from .priors import Prior
 
 LOG_VAR_MIN, LOG_VAR_MAX = -30.0, 20.0
-
-
-@dataclass
-class LossTerms:
-    """A batch's objective: ``loss`` is minimised; the others are reported (batch means)."""
-
-    loss: torch.Tensor
-    reconstruction: torch.Tensor
-    regularizer: torch.Tensor
+OBJECTIVES = ("elbo", "iwae")
+DENOISING = ("gaussian", "masking")
 
 
 def log_mean_exp(values: torch.Tensor, dim: int = 0) -> torch.Tensor:
@@ -32,37 +30,84 @@ def log_mean_exp(values: torch.Tensor, dim: int = 0) -> torch.Tensor:
 
 
 class LatentVariableModel(nn.Module):
-    """What a VAE and an autoencoder share: an encoder, a decoder and a likelihood p(x|z)."""
+    """What a VAE and an autoencoder share: an encoder, a decoder and a likelihood p(x|z).
 
-    regularizer_name: str = ""  # what LossTerms.regularizer measures, for the history
+    Network outputs come back in the dtype of their input, so under autocast only the
+    networks run in reduced precision: every log-density is computed in float32 or better.
+    With ``dynamic_binarization`` a training batch of intensities in [0, 1] is binarised by a
+    fresh Bernoulli draw at every call.
+    """
 
-    def __init__(self, encoder: nn.Module, decoder: nn.Module, likelihood: Likelihood, latent_dim):
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        likelihood: Likelihood,
+        latent_dim: int,
+        dynamic_binarization: bool = False,
+    ):
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder
         self.likelihood = likelihood
         self.latent_dim = int(latent_dim)
+        self.dynamic_binarization = dynamic_binarization
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Likelihood parameters for latent codes z of shape (..., L)."""
         if z.dim() == 2:
-            return self.decoder(z)
-        return self.decoder(z.reshape(-1, z.shape[-1])).reshape(*z.shape[:-1], -1)
+            return self.decoder(z).to(z.dtype)
+        flat = self.decoder(z.reshape(-1, z.shape[-1])).to(z.dtype)
+        return flat.reshape(*z.shape[:-1], -1)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """The deterministic code of x: the posterior mean for a VAE."""
         raise NotImplementedError
 
+    def observed(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The batch as the model sees it: a fresh binarisation with ``dynamic_binarization``."""
+        return torch.bernoulli(x, generator=generator) if self.dynamic_binarization else x
+
 
 class VAEModule(LatentVariableModel):
-    """Gaussian prior N(0, I), diagonal Gaussian posterior q(z|x), decoder likelihood p(x|z)."""
+    """Prior p(z), diagonal Gaussian posterior q(z|x), decoder likelihood p(x|z).
 
-    regularizer_name = "kl"
+    The training objective is the negative ELBO with ``n_samples`` draws of z (the KL weighted
+    by ``kl_weight``, each unit's batch-mean KL floored at ``free_bits`` nats), or the negative
+    importance-weighted bound (``objective="iwae"``). ``kl_weight`` is an attribute so that a
+    schedule (a KL warm-up) can move it between steps.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        likelihood: Likelihood,
+        prior: Prior,
+        latent_dim: int,
+        *,
+        n_samples: int = 1,
+        objective: str = "elbo",
+        kl_weight: float = 1.0,
+        free_bits: float = 0.0,
+        dynamic_binarization: bool = False,
+    ):
+        super().__init__(encoder, decoder, likelihood, latent_dim, dynamic_binarization)
+        if free_bits > 0 and not prior.closed_form_kl:
+            raise ConfigError(
+                f"free_bits needs a prior whose KL has a closed form per unit; the {prior.name} "
+                "prior has none."
+            )
+        self.prior = prior
+        self.n_samples = n_samples
+        self.objective = objective
+        self.kl_weight = kl_weight
+        self.free_bits = free_bits
 
     def encode(self, x: torch.Tensor) -> DiagonalGaussian:
         """q(z|x). Log-variances are clamped to [-30, 20]: far beyond any useful posterior,
         and exp() of them stays finite, so one wild encoder output cannot poison the loss."""
-        mean, log_var = self.encoder(x).chunk(2, dim=-1)
+        mean, log_var = self.encoder(x).to(x.dtype).chunk(2, dim=-1)
         return DiagonalGaussian(mean, log_var.clamp(LOG_VAR_MIN, LOG_VAR_MAX))
 
     def embed(self, x):
@@ -75,58 +120,83 @@ class VAEModule(LatentVariableModel):
         (K, 1, L) to share them across examples.
         """
         z = q.rsample(eps)
-        return (
-            self.likelihood.log_prob(x, self.decode(z))
-            + standard_normal_log_prob(z)
-            - q.log_prob(z)
+        return self.likelihood.log_prob(x, self.decode(z)) + self.prior.log_prob(z) - q.log_prob(z)
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """The batch's loss terms: ``loss``, ``reconstruction`` (-E_q log p(x|z)) and ``kl``."""
+        x = self.observed(x, generator)
+        n_samples = self.n_samples if self.training else 1
+        eps = torch.randn(
+            (n_samples, x.shape[0], self.latent_dim),
+            generator=generator,
+            dtype=x.dtype,
+            device=x.device,
         )
-
-    def loss(
-        self,
-        x: torch.Tensor,
-        eps: torch.Tensor,
-        kl_weight: float = 1.0,
-        free_bits: float = 0.0,
-        objective: str = "elbo",
-    ) -> LossTerms:
-        """The negative ELBO (analytic KL, K = eps.shape[0] samples) or negative IWAE bound.
-
-        ``kl_weight`` scales the KL term (beta, warm-up); ``free_bits`` is a floor in nats on
-        each latent unit's batch-mean KL (Kingma et al. 2016). Both apply to the ELBO only.
-        """
         q = self.encode(x)
         z = q.rsample(eps)
         log_px = self.likelihood.log_prob(x, self.decode(z))  # (K, N)
-        kl_units = q.kl_per_unit()  # (N, L)
+        kl_units = self.prior.kl_per_unit(q)  # (N, L), or None without a closed form
+        kl_rows = kl_units.sum(-1) if kl_units is not None else self.prior.kl(q, z)
         reconstruction = log_px.mean()
-        kl = kl_units.sum(-1).mean()
-        if objective == "iwae":
-            log_w = log_px + standard_normal_log_prob(z) - q.log_prob(z)
+        kl = kl_rows.mean()
+        if not self.training:
+            loss = -reconstruction + kl
+        elif self.objective == "iwae":
+            log_w = log_px + self.prior.log_prob(z) - q.log_prob(z)
             loss = -log_mean_exp(log_w, dim=0).mean()
         else:
-            penalty = kl_units.mean(0).clamp(min=free_bits).sum() if free_bits > 0 else kl
-            loss = -reconstruction + kl_weight * penalty
-        return LossTerms(loss, -reconstruction, kl)
+            penalty = kl
+            if self.free_bits > 0:
+                penalty = kl_units.mean(0).clamp(min=self.free_bits).sum()
+            loss = -reconstruction + self.kl_weight * penalty
+        return {"loss": loss, "reconstruction": -reconstruction, "kl": kl}
 
 
 class AutoencoderModule(LatentVariableModel):
     """A deterministic code z = f(x); the loss is -log p(x | g(z)) of the same likelihoods.
 
     With a fixed-sigma Gaussian this is half the squared error plus a constant; with a
-    Bernoulli it is the cross-entropy. ``sparsity`` adds an L1 penalty on the code.
+    Bernoulli it is the cross-entropy. ``sparsity`` adds an L1 penalty on the code;
+    ``denoising`` ("gaussian" noise of standard deviation ``noise_level``, or "masking" each
+    feature to zero with probability ``noise_level``) corrupts the input in training while the
+    target stays the clean row.
     """
 
-    regularizer_name = "code_l1"
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        likelihood: Likelihood,
+        latent_dim: int,
+        *,
+        denoising: str | None = None,
+        noise_level: float = 0.1,
+        sparsity: float = 0.0,
+        dynamic_binarization: bool = False,
+    ):
+        super().__init__(encoder, decoder, likelihood, latent_dim, dynamic_binarization)
+        self.denoising = denoising
+        self.noise_level = noise_level
+        self.sparsity = sparsity
 
     def embed(self, x):
-        return self.encoder(x)
+        return self.encoder(x).to(x.dtype)
 
-    def loss(
-        self, x: torch.Tensor, x_input: torch.Tensor | None = None, sparsity: float = 0.0
-    ) -> LossTerms:
-        """Reconstruct ``x`` from ``x_input`` (a corrupted copy for a denoising autoencoder)."""
-        z = self.encoder(x if x_input is None else x_input)
-        reconstruction = -self.likelihood.log_prob(x, self.decoder(z)).mean()
+    def corrupt(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The encoder's input in training: x with the denoising noise, or x itself."""
+        if self.denoising == "gaussian":
+            noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+            return x + self.noise_level * noise
+        if self.denoising == "masking":
+            uniform = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+            return x * (uniform >= self.noise_level)
+        return x
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """The batch's loss terms: ``loss``, ``reconstruction`` (-log p(x|g(f(x)))), ``code_l1``."""
+        x = self.observed(x, generator)
+        z = self.embed(self.corrupt(x, generator) if self.training else x)
+        reconstruction = -self.likelihood.log_prob(x, self.decode(z)).mean()
         penalty = z.abs().sum(-1).mean()
-        loss = reconstruction + sparsity * penalty if sparsity > 0 else reconstruction
-        return LossTerms(loss, reconstruction, penalty)
+        loss = reconstruction + self.sparsity * penalty if self.sparsity > 0 else reconstruction
+        return {"loss": loss, "reconstruction": reconstruction, "code_l1": penalty}

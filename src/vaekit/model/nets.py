@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 from torch import nn
 
-from .exceptions import ConfigError
+from ..exceptions import ConfigError
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
