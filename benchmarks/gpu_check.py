@@ -124,7 +124,8 @@ def main() -> None:
                 f"bit-identical: {identical}",
             )
 
-    print("\n| device | precision | s/epoch (batch 1024, 54,000 rows) | speed-up over the CPU |")
+    rows = f"{int(0.9 * args.rows):,} rows"
+    print(f"\n| device | precision | s/epoch (batch 1024, {rows}) | speed-up over the CPU |")
     print("|---|---|---|---|")
     for key, seconds in times.items():
         device = "cpu" if key.startswith("cpu") else args.device

@@ -9,6 +9,8 @@ from PIL import Image
 
 from vaekit import DataError
 from vaekit.data import dataset as dataset_module
+from vaekit.data.arrays import open_npy
+from vaekit.data.image_cache import image_folder_source
 from vaekit.data.images import load_image_folder
 from vaekit.engine import sources
 from vaekit.engine.sources import (
@@ -18,8 +20,6 @@ from vaekit.engine.sources import (
     SubsetSource,
     as_source,
     check_finite,
-    image_folder_source,
-    open_npy,
     scan,
 )
 

@@ -9,8 +9,9 @@ from tokenize import TokenError
 
 import numpy as np
 
+from ..engine.sources import ArraySource, as_labels
 from ..exceptions import DataError
-from .dataset import Dataset, as_labels, check_finite, infer_kind
+from .dataset import Dataset, check_finite, infer_kind
 
 DATA_KEYS = ("X", "x", "data", "images")
 LABEL_KEYS = ("y", "labels", "targets")
@@ -18,7 +19,7 @@ CHANNELS = (1, 3, 4)
 # What np.load raises on damaged files: a damaged .npy header is parsed as a Python literal
 # (SyntaxError, TokenError); zipfile raises NotImplementedError for an unknown compression method
 # and RuntimeError for an encrypted member.
-_LOAD_ERRORS = (
+LOAD_ERRORS = (
     ValueError,
     NotImplementedError,
     RuntimeError,
@@ -106,7 +107,7 @@ def _load(path: Path) -> np.ndarray | dict[str, np.ndarray]:
                 return loaded
             with loaded:  # an NpzFile reads lazily from f: take its arrays before f closes
                 return {key: loaded[key] for key in loaded.files}
-    except _LOAD_ERRORS as err:
+    except LOAD_ERRORS as err:
         reason = (
             "NumPy could only read it by unpickling, which vaekit never does"
             if "pickle" in str(err)
@@ -116,3 +117,55 @@ def _load(path: Path) -> np.ndarray | dict[str, np.ndarray]:
             f"{path} is not a readable NumPy file ({reason}); save a numeric array with "
             "numpy.save or numpy.savez."
         ) from None
+
+
+def open_npy(path: Path) -> tuple[ArraySource, tuple[int, int, int] | None]:
+    """A .npy file, memory-mapped: only the rows read are ever loaded.
+
+    Parameters
+    ----------
+    path : Path
+        A numeric array: (n, features), images (n, H, W) or (n, C, H, W) with C = 1, 3 or 4,
+        or (n, H, W, 1). uint8 images are divided by 255. Pickled arrays are refused, and so are
+        channel-last colour images, which cannot be read as rows without copying them.
+
+    Returns
+    -------
+    tuple of (ArraySource, tuple of int or None)
+        The source and the image shape (C, H, W), None for tabular data. The values are not
+        checked: ``check_finite(scan(source), ...)`` does that in one pass.
+    """
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except LOAD_ERRORS as err:
+        reason = str(err)
+        if "pickle" in reason or "Python objects" in reason:
+            reason = "it holds Python objects, which vaekit never unpickles"
+        raise DataError(
+            f"{path} is not a readable NumPy file ({reason}); save a numeric array with numpy.save."
+        ) from None
+    if not isinstance(array, np.ndarray):
+        array.close()
+        raise DataError(f"{path} is a .npz archive; give a .npy file.")
+    shape = array.shape
+    if array.ndim == 2:
+        image_shape = None
+    elif array.ndim == 3:
+        image_shape = (1, *shape[1:])
+    elif array.ndim == 4 and shape[3] == 1:
+        image_shape = (1, *shape[1:3])
+    elif array.ndim == 4 and shape[3] in CHANNELS:
+        raise DataError(
+            f"{path} holds channel-last images {shape}, which cannot be read as rows without "
+            "loading them whole; save them channels-first, (n, C, H, W), or as (n, H, W)."
+        )
+    elif array.ndim == 4 and shape[1] in CHANNELS:
+        image_shape = shape[1:]
+    else:
+        raise DataError(
+            f"{path.name} has shape {shape}; give (n, features), (n, H, W) or (n, C, H, W) "
+            "with C = 1, 3 or 4."
+        )
+    divisor = 255 if image_shape is not None and array.dtype == np.uint8 else None
+    source = ArraySource(array, divisor, name=path.name)
+    return source, None if image_shape is None else tuple(int(s) for s in image_shape)

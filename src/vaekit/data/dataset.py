@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..engine.sources import count
 from ..exceptions import DataError
 
 
@@ -33,11 +34,6 @@ def infer_kind(x: np.ndarray) -> str:
     return "real"
 
 
-def count(n: int, noun: str) -> str:
-    """'1 row', '2 rows'."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
 def check_finite(x: np.ndarray, name: str) -> None:
     """Refuse rows that hold NaN or infinite values."""
     bad = ~np.isfinite(x).all(axis=1)
@@ -46,15 +42,3 @@ def check_finite(x: np.ndarray, name: str) -> None:
             f"{name} contains NaN or infinite values in {count(int(bad.sum()), 'row')} (the first "
             f"at row index {int(np.argmax(bad))}); clean or drop them."
         )
-
-
-def as_labels(y: np.ndarray, n: int, name: str) -> np.ndarray:
-    """Class labels as int64, one per example."""
-    y = np.asarray(y)
-    if y.ndim != 1 or y.shape[0] != n:
-        raise DataError(f"{name} has {n} examples but labels of shape {y.shape}; give one per row.")
-    if y.dtype.kind in "iub":
-        return y.astype(np.int64)
-    if y.dtype.kind == "f" and np.isfinite(y).all() and (y == np.round(y)).all():
-        return y.astype(np.int64)
-    raise DataError(f"The labels of {name} are not whole numbers; give class ids as integers.")

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from tqdm.auto import tqdm
 
 from ..exceptions import DataError
 from .dataset import Dataset, infer_kind
 
 SUFFIXES = (".png", ".jpg", ".jpeg")
 # What Pillow raises on files it cannot decode, depending on the format and the damage.
-_PIL_ERRORS = (
+PIL_ERRORS = (
     OSError,
     SyntaxError,
     ValueError,
@@ -32,10 +33,36 @@ def load_image_folder(folder: Path) -> Dataset:
     Colour modes (RGB, RGBA, palette) are read as RGB; a folder that mixes sizes, or grayscale
     with colour, is refused rather than silently resized or converted.
     """
-    files, labels = _list_images(folder)
+    files, labels = list_images(folder)
+    mode, (width, height) = image_format(folder, files)
+    channels = len(mode)
+    pixels = np.empty((len(files), height, width, channels), dtype=np.uint8)
+    for i, path in enumerate(files):
+        with open_image(path) as image:
+            try:
+                converted = image.convert(mode)
+            except PIL_ERRORS as err:
+                raise unreadable(path, err) from None
+        pixels[i] = np.asarray(converted).reshape(height, width, channels)
+    rows = pixels.transpose(0, 3, 1, 2).reshape(len(files), -1).astype(np.float32) / 255
+    y = None if labels is None else np.asarray(labels, dtype=np.int64)
+    shape = (channels, height, width)
+    return Dataset(folder.resolve().name, rows, None, y, None, shape, infer_kind(rows))
+
+
+def image_format(
+    folder: Path, files: list[Path], progress: bool = False
+) -> tuple[str, tuple[int, int]]:
+    """The one mode ("L" or "RGB") and size (width, height) of the images, from their headers.
+
+    Raises
+    ------
+    DataError
+        For images of more than 8 bits, or a folder that mixes sizes or grayscale and colour.
+    """
     modes, sizes = [], []
-    for path in files:
-        with _open(path) as image:
+    for path in tqdm(files, desc="Checking images", unit="image", disable=not progress):
+        with open_image(path) as image:
             if image.mode in ("I", "F") or image.mode.startswith("I;"):
                 raise DataError(
                     f"{path} has {image.mode} pixels (more than 8 bits); vaekit reads 8-bit "
@@ -55,27 +82,14 @@ def load_image_folder(folder: Path) -> Dataset:
                 f"{folder} mixes grayscale and colour images ({first.name} and "
                 f"{path.relative_to(folder)}); convert them to one mode."
             )
-    mode, (width, height) = modes[0], sizes[0]
-    channels = len(mode)
-    pixels = np.empty((len(files), height, width, channels), dtype=np.uint8)
-    for i, path in enumerate(files):
-        with _open(path) as image:
-            try:
-                converted = image.convert(mode)
-            except _PIL_ERRORS as err:
-                raise _unreadable(path, err) from None
-        pixels[i] = np.asarray(converted).reshape(height, width, channels)
-    rows = pixels.transpose(0, 3, 1, 2).reshape(len(files), -1).astype(np.float32) / 255
-    y = None if labels is None else np.asarray(labels, dtype=np.int64)
-    shape = (channels, height, width)
-    return Dataset(folder.resolve().name, rows, None, y, None, shape, infer_kind(rows))
+    return modes[0], sizes[0]
 
 
 def _size(size: tuple[int, int]) -> str:
     return f"{size[0]}x{size[1]}"
 
 
-def _list_images(folder: Path) -> tuple[list[Path], list[int] | None]:
+def list_images(folder: Path) -> tuple[list[Path], list[int] | None]:
     top = _images_in(folder)
     classes = [d for d in _visible(folder) if d.is_dir() and _images_in(d)]
     if top and classes:
@@ -106,12 +120,12 @@ def _images_in(folder: Path) -> list[Path]:
     return [p for p in _visible(folder) if p.is_file() and p.suffix.lower() in SUFFIXES]
 
 
-def _open(path: Path) -> Image.Image:
+def open_image(path: Path) -> Image.Image:
     try:
         return Image.open(path)
-    except _PIL_ERRORS as err:
-        raise _unreadable(path, err) from None
+    except PIL_ERRORS as err:
+        raise unreadable(path, err) from None
 
 
-def _unreadable(path: Path, err: Exception) -> DataError:
+def unreadable(path: Path, err: Exception) -> DataError:
     return DataError(f"{path} is not a readable image ({err}); fix or remove it.")

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..engine.sources import count
 from ..exceptions import DataError
 from .arrays import array_to_dataset
-from .dataset import Dataset, count
+from .dataset import Dataset
 
 LABEL_COLUMNS = ("label", "labels", "target", "class", "y")
 

@@ -10,32 +10,19 @@ from __future__ import annotations
 
 import abc
 import hashlib
-import json
-import os
-import tempfile
+import mmap
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from tokenize import TokenError
-from typing import BinaryIO
 
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike
-from PIL import Image
-from tqdm.auto import tqdm
 
-from ..data.arrays import CHANNELS
-from ..data.dataset import as_labels, count
-from ..data.images import _PIL_ERRORS, _list_images, _open, _size, _unreadable
 from ..exceptions import ConfigError, DataError
-from ..io import UMASK
 
 CHUNK_BYTES = 1 << 26  # the float32 bytes of one chunk when chunk_rows is not given
 NUMERIC_KINDS = "biuf"
 # What np.load raises on a damaged .npy file: its header is parsed as a Python literal.
-_LOAD_ERRORS = (ValueError, OSError, EOFError, SyntaxError, TokenError)
-_CACHE_VERSION = b"vaekit image cache 1\n"
 
 
 class DataSource(abc.ABC):
@@ -160,15 +147,24 @@ class ArraySource(DataSource):
                 )
             array = np.ascontiguousarray(array)
         self.array = array.reshape(array.shape[0], -1)
+        self.mapped = _is_mapped(array)
         self.divisor = None if divisor is None else float(divisor)
         n_rows, n_features = self.array.shape
         y = None if labels is None else as_labels(labels, n_rows, name)
         super().__init__(n_rows, n_features, y)
 
     def _convert(self, stored: np.ndarray) -> np.ndarray:
+        """float32 values of rows already copied out of the storage (no second copy)."""
         if self.divisor is None:
-            return stored.astype(np.float32)
+            return stored.astype(np.float32, copy=False)
         return np.divide(stored, np.float32(self.divisor), dtype=np.float32)
+
+    def rows(self, index: ArrayLike) -> np.ndarray:
+        """float32 rows, in the order asked: read in ascending order from a memory map, and
+        gathered directly from memory, where order does not matter."""
+        if self.mapped:
+            return super().rows(index)
+        return self._convert(self.array[_check_index(index, self.n_rows)])
 
     def _read_sorted(self, index: np.ndarray) -> np.ndarray:
         return self._convert(self.array[index])
@@ -283,195 +279,21 @@ def as_source(X: DataSource | ArrayLike, labels: ArrayLike | None = None) -> Dat
     return ArraySource(X, labels=labels)
 
 
-def open_npy(path: Path) -> tuple[ArraySource, tuple[int, int, int] | None]:
-    """A .npy file, memory-mapped: only the rows read are ever loaded.
-
-    Parameters
-    ----------
-    path : Path
-        A numeric array: (n, features), images (n, H, W) or (n, C, H, W) with C = 1, 3 or 4,
-        or (n, H, W, 1). uint8 images are divided by 255. Pickled arrays are refused, and so are
-        channel-last colour images, which cannot be read as rows without copying them.
-
-    Returns
-    -------
-    tuple of (ArraySource, tuple of int or None)
-        The source and the image shape (C, H, W), None for tabular data. The values are not
-        checked: ``check_finite(scan(source), ...)`` does that in one pass.
-    """
-    try:
-        array = np.load(path, mmap_mode="r", allow_pickle=False)
-    except _LOAD_ERRORS as err:
-        reason = str(err)
-        if "pickle" in reason or "Python objects" in reason:
-            reason = "it holds Python objects, which vaekit never unpickles"
-        raise DataError(
-            f"{path} is not a readable NumPy file ({reason}); save a numeric array with numpy.save."
-        ) from None
-    if not isinstance(array, np.ndarray):
-        array.close()
-        raise DataError(f"{path} is a .npz archive; give a .npy file.")
-    shape = array.shape
-    if array.ndim == 2:
-        image_shape = None
-    elif array.ndim == 3:
-        image_shape = (1, *shape[1:])
-    elif array.ndim == 4 and shape[3] == 1:
-        image_shape = (1, *shape[1:3])
-    elif array.ndim == 4 and shape[3] in CHANNELS:
-        raise DataError(
-            f"{path} holds channel-last images {shape}, which cannot be read as rows without "
-            "loading them whole; save them channels-first, (n, C, H, W), or as (n, H, W)."
-        )
-    elif array.ndim == 4 and shape[1] in CHANNELS:
-        image_shape = shape[1:]
-    else:
-        raise DataError(
-            f"{path.name} has shape {shape}; give (n, features), (n, H, W) or (n, C, H, W) "
-            "with C = 1, 3 or 4."
-        )
-    divisor = 255 if image_shape is not None and array.dtype == np.uint8 else None
-    source = ArraySource(array, divisor, name=path.name)
-    return source, None if image_shape is None else tuple(int(s) for s in image_shape)
+def count(n: int, noun: str) -> str:
+    """'1 row', '2 rows'."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def image_folder_source(
-    folder: Path, cache_dir: Path, progress: bool = True
-) -> tuple[ArraySource, tuple[int, int, int]]:
-    """A folder of PNG/JPEG images, decoded once into a uint8 .npy cache and memory-mapped.
-
-    Parameters
-    ----------
-    folder : Path
-        Images of one size and mode, flat or in class subfolders, read as
-        ``vaekit.data.images.load_image_folder`` reads them (the same checks and messages).
-    cache_dir : Path
-        Where the cache goes (created if missing). Its name holds a SHA256 of the images'
-        relative paths, sizes and modification times, so a changed folder gets a new cache and
-        an unchanged one is never decoded again.
-    progress : bool
-        Show progress bars while checking and decoding.
-
-    Returns
-    -------
-    tuple of (ArraySource, tuple of int)
-        The images as rows in [0, 1] (C*H*W, channels first, divided by 255), with labels from
-        the class subfolders; and the image shape (C, H, W).
-    """
-    files, labels = _list_images(folder)
-    cache = cache_dir / f"images-{_folder_key(folder, files)}.npy"
-    array = _cached(cache, len(files))
-    if array is None:
-        _decode(folder, files, cache, progress)
-        array = np.load(cache, mmap_mode="r", allow_pickle=False)
-    source = ArraySource(array, 255, labels, name=folder.name)
-    channels, height, width = (int(s) for s in array.shape[1:])
-    return source, (channels, height, width)
-
-
-def _folder_key(folder: Path, files: list[Path]) -> str:
-    digest = hashlib.sha256(_CACHE_VERSION)
-    for path in sorted(files):
-        try:
-            stat = path.stat()
-        except OSError as err:
-            raise DataError(f"Cannot read {path} ({err.strerror}).") from None
-        entry = [path.relative_to(folder).as_posix(), stat.st_size, stat.st_mtime_ns]
-        digest.update(json.dumps(entry).encode() + b"\n")
-    return digest.hexdigest()
-
-
-def _cached(cache: Path, n_images: int) -> np.ndarray | None:
-    """The cache's array, or None when it is missing or not what this folder decodes to."""
-    try:
-        array = np.load(cache, mmap_mode="r", allow_pickle=False)
-    except _LOAD_ERRORS:
-        return None
-    usable = (
-        isinstance(array, np.ndarray)
-        and array.dtype == np.uint8
-        and array.ndim == 4
-        and array.shape[0] == n_images
-    )
-    return array if usable else None
-
-
-def _decode(folder: Path, files: list[Path], cache: Path, progress: bool) -> None:
-    """Write the images as a (n, C, H, W) uint8 .npy file through a temporary file and a rename.
-
-    Rows are written to the file one by one rather than through a memory map, so a full disk
-    raises an error instead of killing the process.
-    """
-    mode, size = _image_format(folder, files, progress)
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cache.parent, prefix=f".{cache.name}.", suffix=".part")
-    except OSError as err:
-        raise DataError(
-            f"Cannot write to the cache folder {cache.parent} ({err.strerror})."
-        ) from None
-    try:
-        os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp makes 0600; give the file the usual mode
-        with os.fdopen(fd, "wb") as out:
-            _write_images(out, files, mode, size, progress)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, cache)
-    except OSError as err:
-        raise DataError(
-            f"Cannot write the image cache {cache} ({err.strerror}); free some space or give "
-            "another cache folder."
-        ) from None
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
-def _image_format(folder: Path, files: list[Path], progress: bool) -> tuple[str, tuple[int, int]]:
-    """The one mode ("L" or "RGB") and size (width, height) of the images, from their headers."""
-    modes, sizes = [], []
-    for path in tqdm(files, desc="Checking images", unit="image", disable=not progress):
-        with _open(path) as image:
-            if image.mode in ("I", "F") or image.mode.startswith("I;"):
-                raise DataError(
-                    f"{path} has {image.mode} pixels (more than 8 bits); vaekit reads 8-bit "
-                    "images, so convert it to 8 bits."
-                )
-            modes.append("L" if Image.getmodebase(image.mode) == "L" else "RGB")
-            sizes.append(image.size)
-    first = files[0]
-    for path, mode, size in zip(files, modes, sizes, strict=True):
-        if size != sizes[0]:
-            raise DataError(
-                f"{folder} mixes image sizes: {first.name} is {_size(sizes[0])} but "
-                f"{path.relative_to(folder)} is {_size(size)}; resize them to one size."
-            )
-        if mode != modes[0]:
-            raise DataError(
-                f"{folder} mixes grayscale and colour images ({first.name} and "
-                f"{path.relative_to(folder)}); convert them to one mode."
-            )
-    return modes[0], sizes[0]
-
-
-def _write_images(
-    out: BinaryIO, files: list[Path], mode: str, size: tuple[int, int], progress: bool
-) -> None:
-    width, height = size
-    channels = len(mode)
-    header = {
-        "descr": "|u1",
-        "fortran_order": False,
-        "shape": (len(files), channels, height, width),
-    }
-    np.lib.format.write_array_header_1_0(out, header)
-    for path in tqdm(files, desc="Decoding images", unit="image", disable=not progress):
-        with _open(path) as image:
-            try:
-                converted = image.convert(mode)
-            except _PIL_ERRORS as err:
-                raise _unreadable(path, err) from None
-        pixels = np.asarray(converted).reshape(height, width, channels)
-        out.write(pixels.transpose(2, 0, 1).tobytes())
+def as_labels(y: np.ndarray, n: int, name: str) -> np.ndarray:
+    """Class labels as int64, one per example."""
+    y = np.asarray(y)
+    if y.ndim != 1 or y.shape[0] != n:
+        raise DataError(f"{name} has {n} examples but labels of shape {y.shape}; give one per row.")
+    if y.dtype.kind in "iub":
+        return y.astype(np.int64)
+    if y.dtype.kind == "f" and np.isfinite(y).all() and (y == np.round(y)).all():
+        return y.astype(np.int64)
+    raise DataError(f"The labels of {name} are not whole numbers; give class ids as integers.")
 
 
 @dataclass(frozen=True, eq=False)
@@ -576,3 +398,12 @@ def _chunk_rows(chunk_rows: int | None, row_bytes: int) -> int:
     if chunk_rows < 1:
         raise ConfigError(f"chunk_rows is {chunk_rows}; give a positive number of rows.")
     return int(chunk_rows)
+
+
+def _is_mapped(array: np.ndarray) -> bool:
+    """True when the array's memory is a mapped file (a np.memmap, or a view of one)."""
+    while array is not None:
+        if isinstance(array, (np.memmap, mmap.mmap)):
+            return True
+        array = getattr(array, "base", None)
+    return False

@@ -39,6 +39,9 @@ class PreparedSource(DataSource):
     def _read_sorted(self, index: np.ndarray) -> np.ndarray:
         return self._transform(self.source.rows(index))
 
+    def rows(self, index) -> np.ndarray:
+        return self._transform(self.source.rows(index))  # the source reads in its best order
+
     def _read_range(self, start: int, stop: int) -> np.ndarray:
         return self._transform(self.source._read_range(start, stop))
 
