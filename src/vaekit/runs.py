@@ -23,6 +23,7 @@ from . import __version__, plots
 from .data import DATASETS, Dataset, load_dataset
 from .engine.checkpoint import STATE_JSON
 from .engine.devices import resolve_device
+from .engine.sources import DataSource, SubsetSource
 from .estimators import LatentEstimator, load
 from .estimators.registry import model_class
 from .evaluation import evaluate
@@ -67,7 +68,7 @@ class Run:
         dataset = load_dataset(
             source, data_dir=data_dir, binarize=data["binarize"], seed=data["seed"]
         )
-        parts = [(dataset.train, dataset.y_train)]
+        parts = [(in_memory(dataset.train), dataset.y_train)]
         if dataset.test is not None:
             parts.append((dataset.test, dataset.y_test))
         X = np.concatenate([p[0] for p in parts])
@@ -84,12 +85,24 @@ def held_out(dataset: Dataset, test_fraction: float, seed: int):
     if len(dataset.train) < 2:
         raise DataError(f"{dataset.name} has {len(dataset.train)} row; at least 2 are needed.")
     y = dataset.y_train
+    if isinstance(dataset.train, DataSource):  # the same rows as for an array, without a copy
+        train, test = train_test_split(
+            np.arange(len(dataset.train)), test_size=test_fraction, random_state=seed
+        )
+        labels = (None, None) if y is None else (y[train], y[test])
+        X_test = in_memory(SubsetSource(dataset.train, test))
+        return (SubsetSource(dataset.train, train), labels[0]), (X_test, labels[1])
     parts = train_test_split(
         dataset.train, *([] if y is None else [y]), test_size=test_fraction, random_state=seed
     )
     if y is None:
         return (parts[0], None), (parts[1], None)
     return (parts[0], parts[2]), (parts[1], parts[3])
+
+
+def in_memory(X: np.ndarray | DataSource) -> np.ndarray:
+    """The rows of a source as one float32 array (for held-out rows and commands on files)."""
+    return X.rows(np.arange(len(X))) if isinstance(X, DataSource) else X
 
 
 def data_defaults(dataset: Dataset, binarize: str) -> dict:

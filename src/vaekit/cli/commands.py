@@ -19,6 +19,7 @@ from ..runs import (
     build_report,
     data_defaults,
     held_out,
+    in_memory,
     interpolate,
     open_run,
     resume_run,
@@ -190,6 +191,7 @@ def cmd_compare(args) -> None:
     """vaekit compare: four models at one latent size, as tables and a plot."""
     dataset = load_dataset(args.data, data_dir=args.data_dir, binarize=args.binarize)
     (X_train, y_train), (X_test, y_test) = held_out(dataset, args.test_fraction, args.seed)
+    X_train = in_memory(X_train)  # PCA and factor analysis need the rows in memory
     params = {k: vars(args)[k] for k in estimator_params() if k in vars(args)}
     defaults = data_defaults(dataset, args.binarize)
     n = params.pop("n_components", 2)

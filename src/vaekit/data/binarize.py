@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from ..engine.sources import DataSource
 from ..exceptions import DataError
 from .dataset import Dataset
 
@@ -38,6 +39,11 @@ def binarize(dataset: Dataset, mode: str, seed: int) -> Dataset:
                 "use binarize='none'."
             )
         return dataset
+    if mode == "fixed" and isinstance(dataset.train, DataSource):
+        raise DataError(
+            f"{dataset.name} is read from disk, too large for a fixed binarization in memory; "
+            "use binarize='dynamic' or a threshold."
+        )
     if dataset.kind != "unit":
         raise DataError(
             f"{dataset.name} has values outside [0, 1], so it cannot be binarized; "

@@ -6,16 +6,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..engine.sources import count
+from ..engine.sources import DataSource, count
 from ..exceptions import DataError
 
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """Examples as float32 rows (images flattened C*H*W, row-major), with optional splits."""
+    """Examples as float32 rows (images flattened C*H*W, row-major), with optional splits.
+
+    ``train`` is a ``DataSource`` read from disk for data too large to load (``data.large``).
+    """
 
     name: str
-    train: np.ndarray
+    train: np.ndarray | DataSource
     test: np.ndarray | None
     y_train: np.ndarray | None
     y_test: np.ndarray | None

@@ -11,6 +11,7 @@ from .binarize import binarize as apply_binarize
 from .binarize import check_mode
 from .dataset import Dataset
 from .images import load_image_folder
+from .large import cached_image_folder, is_large_image_folder, is_large_npy, mapped_npy
 from .registry import DATASETS
 from .tabular import load_csv
 
@@ -28,15 +29,21 @@ def load_dataset(
     """A registered name (see DATASETS) or a path to a user file/folder.
 
     A registered name wins over a file of the same name; write ``./digits`` for the file. User
-    data has no test split (``test=None``). ``binarize`` is ``"none"``, ``"dynamic"`` or
-    ``"fixed"``, drawn with ``seed``; ``data_dir`` and ``download`` concern registered datasets.
+    data has no test split (``test=None``). A large .npy file or image folder (see
+    ``vaekit.data.large``) comes back with ``train`` as a ``DataSource`` read from disk.
+    ``binarize`` is ``"none"``, ``"dynamic"`` or ``"fixed"``, drawn with ``seed``; ``data_dir``
+    and ``download`` concern registered datasets.
     """
     if isinstance(source, str) and source in DATASETS:
         return DATASETS[source](data_dir=data_dir, binarize=binarize, seed=seed, download=download)
     check_mode(binarize)
     path = Path(source).expanduser()
     if path.is_dir():
-        return apply_binarize(load_image_folder(path), binarize, seed)
+        large = is_large_image_folder(path)
+        folder = cached_image_folder(path) if large else load_image_folder(path)
+        return apply_binarize(folder, binarize, seed)
+    if path.suffix.lower() == ".npy" and path.is_file() and is_large_npy(path):
+        return apply_binarize(mapped_npy(path), binarize, seed)
     reader = READERS.get(path.suffix.lower())
     if path.is_file() and reader is not None:
         return apply_binarize(reader(path), binarize, seed)

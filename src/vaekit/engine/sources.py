@@ -170,7 +170,7 @@ class ArraySource(DataSource):
         return self._convert(self.array[index])
 
     def _read_range(self, start: int, stop: int) -> np.ndarray:
-        return self._convert(self.array[start:stop])
+        return self._convert(np.array(self.array[start:stop]))  # a slice is a view: copy it
 
     def fingerprint(self) -> str:
         """SHA256 (hex) of the shape, the storage dtype, the divisor and the stored bytes."""
