@@ -8,6 +8,7 @@ reclaimable, and do not count) and the epoch's throughput. Then it trains the sa
 the same rows loaded into memory (``np.load(path)``) and prints the throughput ratio. The file
 is removed at the end. Run:
     .venv/bin/python benchmarks/memmap.py --data-dir ../shared/data
+and, in a process allowed less memory than the file (a cgroup, say), with ``--memmap-only``.
 """
 
 import argparse
@@ -86,6 +87,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--data-dir", default=os.environ.get("VAEKIT_DATA", "../shared/data"))
     parser.add_argument("--tmp", default=None, help="folder for the temporary file")
+    parser.add_argument(
+        "--memmap-only",
+        action="store_true",
+        help="skip the in-memory epoch (for a process allowed less memory than the file)",
+    )
     args = parser.parse_args()
     mnist = load_dataset("mnist", data_dir=args.data_dir)
     images = np.round(mnist.train * 255).astype(np.uint8)
@@ -104,6 +110,8 @@ def main() -> None:
             f"peak RssAnon {peak / 1e9:.2f} GB (file {size / 1e9:.2f} GB)"
         )
         del mapped
+        if args.memmap_only:
+            return
         in_memory = ArraySource(np.load(path), divisor=255)
         seconds_mem, peak_mem = one_epoch(in_memory, args.batch_size)
         print(

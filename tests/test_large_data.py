@@ -9,11 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from PIL import Image
 from safetensors.numpy import load_file
 
 from vaekit.data import load_dataset
 from vaekit.engine.sources import DataSource
+from vaekit.exceptions import DataError
 
 VAEKIT = Path(sys.executable).parent / "vaekit"
 TRAIN = ["--max-epochs", "3", "--n-components", "2", "--quiet", "--no-pictures"]
@@ -71,3 +73,19 @@ def test_a_large_image_folder_is_decoded_once_into_the_cache(images, tmp_path):
     assert len(caches) == 1 and np.load(caches[0]).shape == (80, 1, 8, 8)
     a, b = weights(tmp_path / "in-memory"), weights(tmp_path / "cached")
     assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_a_sparse_npz_stays_sparse_and_trains_the_same_run_as_its_dense_rows(digits, tmp_path):
+    X = digits[0][:300]  # counts 0..16, a third of them zero
+    sp.save_npz(tmp_path / "counts.npz", sp.csr_matrix(X))
+    np.save(tmp_path / "dense.npy", X)
+    loaded = load_dataset(tmp_path / "counts.npz")
+    assert isinstance(loaded.train, DataSource) and loaded.kind == "real"
+    np.testing.assert_array_equal(loaded.train.rows(np.arange(300)), X)
+    vaekit("train", "counts.npz", *TRAIN, "--out", "sparse", cwd=tmp_path)
+    vaekit("train", "dense.npy", *TRAIN, "--out", "dense", cwd=tmp_path)
+    a, b = weights(tmp_path / "sparse"), weights(tmp_path / "dense")
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    sp.save_npz(tmp_path / "bad.npz", sp.eye(300, 64, format="dia"))
+    with pytest.raises(DataError, match="'dia' format"):
+        load_dataset(tmp_path / "bad.npz")

@@ -384,3 +384,17 @@ def test_as_source_takes_anything_that_holds_rows(X):
         as_source([["a"]])
     with pytest.raises(DataError, match="labels"):
         as_source(X, labels=[0, 1])
+
+
+def test_a_memory_map_is_read_without_read_ahead_for_rows_and_with_it_for_chunks(tmp_path):
+    import mmap
+
+    np.save(tmp_path / "x.npy", np.arange(4000, dtype=np.uint8).reshape(1000, 4))
+    source = ArraySource(np.load(tmp_path / "x.npy", mmap_mode="r"))
+    source.rows([5, 900, 17])
+    assert source._advice == mmap.MADV_RANDOM  # shuffled rows: one page each, no read-ahead
+    list(source.chunks(100))
+    assert source._advice == mmap.MADV_SEQUENTIAL  # a scan: read ahead
+    in_memory = ArraySource(np.arange(4000).reshape(1000, 4))
+    in_memory.rows([5, 900])
+    assert in_memory._advice is None and not in_memory.mapped

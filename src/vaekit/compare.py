@@ -42,6 +42,14 @@ def default_models(n_components: int, random_state: int = 0, **params) -> dict:
     }
 
 
+def check_models(n_components: int, random_state: int = 0, **params) -> None:
+    """Check the registered models' parameters as ``default_models`` would set them; raises
+    ConfigError for the first bad one."""
+    for model in default_models(n_components, random_state, **params).values():
+        if isinstance(model, LatentEstimator):
+            model._check_params()
+
+
 def _reconstruct(model, X: np.ndarray) -> np.ndarray:
     if isinstance(model, FactorAnalysis):  # E[x | posterior mean of z]
         return model.transform(X) @ model.components_ + model.mean_

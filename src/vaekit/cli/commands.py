@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import plots
-from ..compare import compare, default_models, to_markdown, write_csv
+from ..compare import check_models, compare, default_models, to_markdown, write_csv
 from ..data import load_dataset
 from ..estimators import AnomalyDetector
 from ..evaluation import evaluate
@@ -189,12 +189,13 @@ def cmd_report(args) -> None:
 
 def cmd_compare(args) -> None:
     """vaekit compare: four models at one latent size, as tables and a plot."""
+    params = {k: vars(args)[k] for k in estimator_params() if k in vars(args)}
+    n = params.pop("n_components", 2)
+    check_models(n, args.seed, **params)  # before any data is read
     dataset = load_dataset(args.data, data_dir=args.data_dir, binarize=args.binarize)
     (X_train, y_train), (X_test, y_test) = held_out(dataset, args.test_fraction, args.seed)
     X_train = in_memory(X_train)  # PCA and factor analysis need the rows in memory
-    params = {k: vars(args)[k] for k in estimator_params() if k in vars(args)}
     defaults = data_defaults(dataset, args.binarize)
-    n = params.pop("n_components", 2)
     models = default_models(n, args.seed, **(defaults | params))
     out = Path(args.out or f"compare-{dataset.name}")
     out.mkdir(parents=True, exist_ok=True)

@@ -8,13 +8,15 @@ from pathlib import Path
 from tokenize import TokenError
 
 import numpy as np
+import scipy.sparse as sp
 
-from ..engine.sources import ArraySource, as_labels
+from ..engine.sources import ArraySource, SparseSource, as_labels
 from ..exceptions import DataError
-from .dataset import Dataset, check_finite, infer_kind
+from .dataset import Dataset, check_finite, infer_kind, source_dataset
 
 DATA_KEYS = ("X", "x", "data", "images")
 LABEL_KEYS = ("y", "labels", "targets")
+SPARSE_KEYS = {"format", "shape", "data"}  # what scipy.sparse.save_npz writes, whatever the format
 CHANNELS = (1, 3, 4)
 # What np.load raises on damaged files: a damaged .npy header is parsed as a Python literal
 # (SyntaxError, TokenError); zipfile raises NotImplementedError for an unknown compression method
@@ -85,6 +87,8 @@ def load_npz(path: Path) -> Dataset:
     arrays = _load(path)
     if not isinstance(arrays, dict):
         raise DataError(f"{path} is a .npy array; rename it to end in .npy.")
+    if SPARSE_KEYS <= set(arrays):
+        return _sparse_dataset(arrays, path)
     data_keys = [k for k in DATA_KEYS if k in arrays]
     others = [k for k in arrays if k not in LABEL_KEYS]
     if not data_keys and len(others) != 1:
@@ -95,6 +99,28 @@ def load_npz(path: Path) -> Dataset:
     label_key = next((k for k in LABEL_KEYS if k in arrays), None)
     x = arrays[data_keys[0] if data_keys else others[0]]
     return array_to_dataset(x, path.name, None if label_key is None else arrays[label_key])
+
+
+def _sparse_dataset(arrays: dict[str, np.ndarray], path: Path) -> Dataset:
+    """The matrix of a ``scipy.sparse.save_npz`` file, kept sparse, checked in one pass."""
+    fmt = arrays["format"].item()
+    fmt = fmt.decode() if isinstance(fmt, bytes) else str(fmt)
+    if fmt not in ("csr", "csc", "coo"):
+        raise DataError(
+            f"{path} holds a sparse matrix in {fmt!r} format; save it as CSR, CSC or COO."
+        )
+    try:
+        shape = tuple(int(n) for n in arrays["shape"])
+        if fmt in ("csr", "csc"):
+            build = sp.csr_matrix if fmt == "csr" else sp.csc_matrix
+            matrix = build((arrays["data"], arrays["indices"], arrays["indptr"]), shape=shape)
+        else:
+            matrix = sp.coo_matrix((arrays["data"], (arrays["row"], arrays["col"])), shape=shape)
+        if fmt != "coo":
+            matrix.check_format()
+    except (KeyError, TypeError, ValueError, IndexError) as err:
+        raise DataError(f"{path} is not a readable sparse matrix ({err}).") from None
+    return source_dataset(path.name, SparseSource(matrix, name=path.name), None)
 
 
 def _load(path: Path) -> np.ndarray | dict[str, np.ndarray]:

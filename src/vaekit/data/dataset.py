@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..engine.sources import DataSource, count
+from ..engine.sources import DataSource, count, scan
+from ..engine.sources import check_finite as check_source_finite
 from ..exceptions import DataError
 
 
@@ -45,3 +46,18 @@ def check_finite(x: np.ndarray, name: str) -> None:
             f"{name} contains NaN or infinite values in {count(int(bad.sum()), 'row')} (the first "
             f"at row index {int(np.argmax(bad))}); clean or drop them."
         )
+
+
+def source_dataset(
+    name: str, source: DataSource, image_shape: tuple[int, int, int] | None
+) -> Dataset:
+    """A Dataset whose rows stay in ``source``, checked and classified in one chunked pass."""
+    stats = scan(source)
+    check_source_finite(stats, name)
+    if stats.all_binary:
+        kind = "binary"
+    elif stats.min >= 0 and stats.max <= 1:
+        kind = "unit"
+    else:
+        kind = "real"
+    return Dataset(name, source, None, source.labels, None, image_shape, kind)

@@ -10,9 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..engine.sources import ArraySource, check_finite, scan
 from .arrays import open_npy
-from .dataset import Dataset
+from .dataset import Dataset, source_dataset
 from .fetch import cache_root
 from .image_cache import image_folder_source
 from .images import image_format, list_images
@@ -40,23 +39,11 @@ def is_large_image_folder(folder: Path) -> bool:
 def mapped_npy(path: Path) -> Dataset:
     """A large .npy file as a memory-mapped source, checked in one chunked pass."""
     source, image_shape = open_npy(path)
-    return _dataset(path.name, source, image_shape)
+    return source_dataset(path.name, source, image_shape)
 
 
 def cached_image_folder(folder: Path) -> Dataset:
     """A large image folder decoded once into the cache (``cache_root()/images``), with
     progress, then read like a memory map."""
     source, image_shape = image_folder_source(folder, cache_root() / "images")
-    return _dataset(folder.resolve().name, source, image_shape)
-
-
-def _dataset(name: str, source: ArraySource, image_shape) -> Dataset:
-    stats = scan(source)
-    check_finite(stats, name)
-    if stats.all_binary:
-        kind = "binary"
-    elif stats.min >= 0 and stats.max <= 1:
-        kind = "unit"
-    else:
-        kind = "real"
-    return Dataset(name, source, None, source.labels, None, image_shape, kind)
+    return source_dataset(folder.resolve().name, source, image_shape)

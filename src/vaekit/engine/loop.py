@@ -113,6 +113,7 @@ class Trainer:
         self.optimizer = make_optimizer(module, options.learning_rate)
         self.scaler = gradient_scaler(self.device, options.precision)
         self.lr_factor = LEARNING_RATE_SCHEDULES[options.learning_rate_schedule]
+        self.budget = options.budget
         self.params = [p for group in self.optimizer.param_groups for p in group["params"]]
         self.state = checkpoint.load() if checkpoint is not None else None
         if self.state is None:
@@ -124,7 +125,7 @@ class Trainer:
     # ---- one step and one epoch ---------------------------------------------------------
     def apply_schedules(self, clock: Clock) -> None:
         """Set the learning rate and every annealed attribute for the next step."""
-        lr = self.options.learning_rate * self.lr_factor(self.options.budget.progress(clock))
+        lr = self.options.learning_rate * self.lr_factor(self.budget.progress(clock))
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         for name, schedule in self.options.annealed.items():
@@ -177,7 +178,7 @@ class Trainer:
             if names is None:
                 names = list(terms)
                 totals = torch.zeros(len(names), device=self.device)
-            stacked = torch.stack([terms[name].detach().float() for name in names])
+            stacked = torch.stack([terms[name] for name in names]).detach().float()
             totals += torch.where(bad, 0.0, stacked * len(batch))
             used += (~bad) * len(batch)
             skipped += bad
@@ -254,7 +255,7 @@ class Trainer:
         bar.set_postfix(loss=f"{record['loss']:.3f}", val=f"{record.get('val_loss', math.nan):.3f}")
         clock = Clock(state.epoch, state.seconds)
         stop = self.early_stopping(record, clock)
-        state.finished = stop or options.budget.spent(clock)
+        state.finished = stop or self.budget.spent(clock)
         if self.checkpoint is not None and (state.finished or self.checkpoint.due(state.epoch)):
             state.capture(self.module, self.optimizer, self.generator, self.noise)
             self.checkpoint.save(state)

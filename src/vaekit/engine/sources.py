@@ -20,6 +20,9 @@ from numpy.typing import ArrayLike
 
 from ..exceptions import ConfigError, DataError
 
+#: madvise() hints for memory-mapped files, where the platform has them (not on Windows).
+READ_AT_RANDOM = getattr(mmap, "MADV_RANDOM", None)
+READ_IN_ORDER = getattr(mmap, "MADV_SEQUENTIAL", None)
 CHUNK_BYTES = 1 << 26  # the float32 bytes of one chunk when chunk_rows is not given
 NUMERIC_KINDS = "biuf"
 # What np.load raises on a damaged .npy file: its header is parsed as a Python literal.
@@ -147,7 +150,9 @@ class ArraySource(DataSource):
                 )
             array = np.ascontiguousarray(array)
         self.array = array.reshape(array.shape[0], -1)
-        self.mapped = _is_mapped(array)
+        self._mmap = _mapping(array)
+        self.mapped = self._mmap is not None or isinstance(array, np.memmap)
+        self._advice = None
         self.divisor = None if divisor is None else float(divisor)
         n_rows, n_features = self.array.shape
         y = None if labels is None else as_labels(labels, n_rows, name)
@@ -163,13 +168,23 @@ class ArraySource(DataSource):
         """float32 rows, in the order asked: read in ascending order from a memory map, and
         gathered directly from memory, where order does not matter."""
         if self.mapped:
+            self._advise(READ_AT_RANDOM)
             return super().rows(index)
         return self._convert(self.array[_check_index(index, self.n_rows)])
+
+    def _advise(self, advice: int | None) -> None:
+        """Tell the kernel how the mapped file is about to be read: rows at random (no
+        read-ahead, which would pull in 32 pages for every row of a shuffled batch when the
+        file does not fit in memory) or chunks in order (read-ahead)."""
+        if self._mmap is not None and advice is not None and self._advice != advice:
+            self._mmap.madvise(advice)
+            self._advice = advice
 
     def _read_sorted(self, index: np.ndarray) -> np.ndarray:
         return self._convert(self.array[index])
 
     def _read_range(self, start: int, stop: int) -> np.ndarray:
+        self._advise(READ_IN_ORDER)
         return self._convert(np.array(self.array[start:stop]))  # a slice is a view: copy it
 
     def fingerprint(self) -> str:
@@ -400,10 +415,10 @@ def _chunk_rows(chunk_rows: int | None, row_bytes: int) -> int:
     return int(chunk_rows)
 
 
-def _is_mapped(array: np.ndarray) -> bool:
-    """True when the array's memory is a mapped file (a np.memmap, or a view of one)."""
+def _mapping(array: np.ndarray) -> mmap.mmap | None:
+    """The mapped file behind an array (a np.memmap, or a view of one), or None."""
     while array is not None:
-        if isinstance(array, (np.memmap, mmap.mmap)):
-            return True
+        if isinstance(array, mmap.mmap):
+            return array
         array = getattr(array, "base", None)
-    return False
+    return None

@@ -29,6 +29,11 @@ def log_mean_exp(values: torch.Tensor, dim: int = 0) -> torch.Tensor:
     return torch.logsumexp(values, dim=dim) - math.log(values.shape[dim])
 
 
+def same_dtype(output: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A network's output in its input's dtype (float32 again after an autocast network)."""
+    return output if output.dtype == like.dtype else output.to(like.dtype)
+
+
 class LatentVariableModel(nn.Module):
     """What a VAE and an autoencoder share: an encoder, a decoder and a likelihood p(x|z).
 
@@ -56,8 +61,8 @@ class LatentVariableModel(nn.Module):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Likelihood parameters for latent codes z of shape (..., L)."""
         if z.dim() == 2:
-            return self.decoder(z).to(z.dtype)
-        flat = self.decoder(z.reshape(-1, z.shape[-1])).to(z.dtype)
+            return same_dtype(self.decoder(z), z)
+        flat = same_dtype(self.decoder(z.reshape(-1, z.shape[-1])), z)
         return flat.reshape(*z.shape[:-1], -1)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
@@ -107,7 +112,7 @@ class VAEModule(LatentVariableModel):
     def encode(self, x: torch.Tensor) -> DiagonalGaussian:
         """q(z|x). Log-variances are clamped to [-30, 20]: far beyond any useful posterior,
         and exp() of them stays finite, so one wild encoder output cannot poison the loss."""
-        mean, log_var = self.encoder(x).to(x.dtype).chunk(2, dim=-1)
+        mean, log_var = same_dtype(self.encoder(x), x).chunk(2, dim=-1)
         return DiagonalGaussian(mean, log_var.clamp(LOG_VAR_MIN, LOG_VAR_MAX))
 
     def embed(self, x):
@@ -180,7 +185,7 @@ class AutoencoderModule(LatentVariableModel):
         self.sparsity = sparsity
 
     def embed(self, x):
-        return self.encoder(x).to(x.dtype)
+        return same_dtype(self.encoder(x), x)
 
     def corrupt(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """The encoder's input in training: x with the denoising noise, or x itself."""
