@@ -54,3 +54,17 @@ def test_the_device_is_not_part_of_a_checkpoint_and_a_model_loads_anywhere(digit
     loaded = vaekit.load(first.save(tmp_path / "model"), device="cpu")
     assert loaded.device == "cpu" and next(loaded.module_.parameters()).device.type == "cpu"
     np.testing.assert_array_equal(loaded.transform(X), first.transform(X))
+
+
+@pytest.mark.skipif(not NO_CUDA, reason="this machine has CUDA")
+def test_a_model_saved_for_a_missing_device_says_how_to_load_it(digits, tmp_path):
+    import json
+
+    vae = vaekit.VAE(2, max_epochs=1, random_state=0, verbose=False).fit(digits[0][:100])
+    folder = vae.save(tmp_path / "model")
+    config = json.loads((folder / "config.json").read_text())
+    config["params"]["device"] = "cuda"
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match=r"load it with vaekit.load\(folder, device='cpu'\)"):
+        vaekit.load(folder)
+    assert vaekit.load(folder, device="cpu").device == "cpu"

@@ -60,6 +60,10 @@ class Budget:
     max_epochs: int | None
     max_time: float | None = None
 
+    def __post_init__(self):
+        if self.max_epochs is None and self.max_time is None:
+            raise ConfigError("Training needs a budget: max_epochs, max_time or both.")
+
     def progress(self, clock: Clock) -> float:
         """The spent fraction of the budget, in [0, 1]: the larger of the two fractions."""
         fractions = []

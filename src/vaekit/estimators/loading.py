@@ -87,7 +87,14 @@ def load(
         raise ModelFileError(
             f"{folder} cannot be rebuilt from its config and weights: {str(err).rstrip('.')}."
         ) from None
-    estimator.module_ = module.to(resolve_device(estimator.device)).eval()
+    try:
+        device = resolve_device(estimator.device)
+    except ConfigError:
+        raise ConfigError(
+            f"{folder} was saved to run on device={estimator.device!r}, which this machine does "
+            "not have; load it with vaekit.load(folder, device='cpu') or device='auto'."
+        ) from None
+    estimator.module_ = module.to(device).eval()
     estimator.history_ = history
     estimator.n_epochs_ = len(history)
     return estimator
