@@ -16,7 +16,8 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..exceptions import ConfigError, DataError
-from .base import LatentEstimator, is_int, require, seed_from
+from .base import LatentEstimator, require, seed_from
+from .params import is_int
 from .vae import VAE
 
 SCORE_TYPES = ("log_likelihood", "elbo", "reconstruction")

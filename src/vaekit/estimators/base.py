@@ -48,11 +48,6 @@ def require(condition: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-def is_int(value, low: int) -> bool:
-    """True for an integer (not a bool) of at least ``low``."""
-    return isinstance(value, Integral) and not isinstance(value, bool) and value >= low
-
-
 def seed_from(random_state) -> int:
     """One integer seed from a scikit-learn ``random_state`` (None, int or RandomState)."""
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))

@@ -11,7 +11,8 @@ from torch import nn
 from ..engine.devices import resolve_device
 from ..exceptions import ConfigError, ModelFileError
 from ..io import load_folder
-from .base import EXTRA_PREFIXES, TUPLE_PARAMS, LatentEstimator, is_int
+from .base import EXTRA_PREFIXES, TUPLE_PARAMS, LatentEstimator
+from .params import is_int
 from .registry import class_by_estimator_name
 
 CONFIG_KEYS = {"format", "schema_version", "vaekit_version", "estimator", "params"}

@@ -14,8 +14,8 @@ from ..engine.sources import SubsetSource
 from ..exceptions import ConfigError, TrainingError
 from ..model.modules import VAEModule
 from ..model.priors import make_prior
-from .base import LatentEstimator, finite_array, is_int, require, seed_from
-from .params import document
+from .base import LatentEstimator, finite_array, require, seed_from
+from .params import document, is_int
 
 #: The latent mixture ``gmm_`` is fitted to the posterior means of at most this many training
 #: rows (a random subset of larger data sets).

@@ -20,8 +20,6 @@ from .distributions import DiagonalGaussian, Likelihood
 from .priors import Prior
 
 LOG_VAR_MIN, LOG_VAR_MAX = -30.0, 20.0
-OBJECTIVES = ("elbo", "iwae")
-DENOISING = ("gaussian", "masking")
 
 
 def log_mean_exp(values: torch.Tensor, dim: int = 0) -> torch.Tensor:
