@@ -48,8 +48,10 @@ def test_early_stopping_restores_the_best_validation_weights():
     options = TrainingOptions(
         batch_size=8, learning_rate=0.05, max_epochs=300, patience=5, verbose=False
     )
-    history = train(model, _source(X), options, torch.Generator().manual_seed(1))
-    assert len(history) < 300
+    result = train(model, _source(X), options, torch.Generator().manual_seed(1))
+    history = result.history
+    assert len(history) < 300 and result.stopped_by == "early_stopping"
+    assert result.best_epoch == len(history) - 5  # patience 5: kept the epoch before the five
     _, val = split_validation(len(X), 0.1, torch.Generator().manual_seed(1))
     best = min(record["val_loss"] for record in history)
     with torch.no_grad():
@@ -60,15 +62,17 @@ def test_early_stopping_restores_the_best_validation_weights():
 def test_without_patience_it_trains_every_epoch_and_records_every_term_by_name():
     model = Regression(3)
     options = TrainingOptions(max_epochs=7, patience=None, verbose=False)
-    history = train(model, _source(torch.randn(30, 4)), options, torch.Generator())
+    history = train(model, _source(torch.randn(30, 4)), options, torch.Generator()).history
     assert [r["epoch"] for r in history] == list(range(1, 8))
+    result = train(Regression(3), _source(torch.randn(30, 4)), options, torch.Generator())
+    assert (result.stopped_by, result.best_epoch) == ("max_epochs", 7)
     assert {"loss", "mse", "weight", "val_loss", "val_mse", "seconds"} <= set(history[0])
 
 
 def test_non_finite_steps_are_skipped_and_counted():
     model = Regression(3, scale=lambda call: math.nan if call % 3 == 0 else 1.0)
     options = TrainingOptions(batch_size=10, max_epochs=2, patience=None, verbose=False)
-    history = train(model, _source(torch.randn(60, 4)), options, torch.Generator())
+    history = train(model, _source(torch.randn(60, 4)), options, torch.Generator()).history
     assert sum(r["skipped_steps"] for r in history) == 4  # 2 x 6 steps, every third is NaN
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
@@ -115,7 +119,7 @@ def _rates_and_weights(options, n_rows=50):
 
     handle = register_optimizer_step_pre_hook(record)
     try:
-        history = train(model, _source(torch.randn(n_rows, 4)), options, torch.Generator())
+        history = train(model, _source(torch.randn(n_rows, 4)), options, torch.Generator()).history
     finally:
         handle.remove()
     return rates, weights, history
@@ -174,13 +178,17 @@ def test_a_time_budget_ends_training_and_drives_the_cosine(monkeypatch):
     seconds = np.cumsum([r["seconds"] for r in history])
     assert seconds[-1] >= 1.0 > seconds[-2]  # it stopped at the end of the epoch that spent it
     assert rates[0] == pytest.approx(0.1, rel=1e-3) and rates[-1] < 0.1 * 0.05
+    options.learning_rate_schedule = "constant"
+    model = Regression(3)
+    result = train(model, _source(torch.randn(50, 4)), options, torch.Generator())
+    assert result.stopped_by == "max_time"
     assert all(a >= b for a, b in itertools.pairwise(rates))
 
 
 def test_the_callback_sees_every_record():
     seen = []
     options = TrainingOptions(max_epochs=3, patience=None, callback=seen.append, verbose=False)
-    history = train(Regression(3), _source(torch.randn(30, 4)), options, torch.Generator())
+    history = train(Regression(3), _source(torch.randn(30, 4)), options, torch.Generator()).history
     assert seen == history
 
 

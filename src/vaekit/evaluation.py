@@ -9,10 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .estimators import LatentEstimator
-
-#: A latent unit is active when the variance over the data of its posterior mean exceeds this
-#: (Burda et al. 2016).
-ACTIVE_UNIT_THRESHOLD = 0.01
+from .estimators.vae import ACTIVE_UNIT_THRESHOLD
 
 
 def _mean_and_sem(values: np.ndarray) -> tuple[float, float]:

@@ -21,5 +21,9 @@ class TrainingError(VaekitError, RuntimeError):
     """Training could not go on (for example, the loss stayed non-finite)."""
 
 
+class PosteriorCollapseWarning(UserWarning):
+    """A VAE ended training with no active latent unit: its codes carry no information."""
+
+
 class TrainingInterrupted(KeyboardInterrupt):
     """Training was interrupted (Ctrl-C); the message says how to go on from the checkpoint."""

@@ -13,10 +13,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
 from . import __version__, plots
@@ -27,7 +29,13 @@ from .engine.sources import DataSource, SubsetSource
 from .estimators import LatentEstimator, load
 from .estimators.registry import model_class
 from .evaluation import evaluate
-from .exceptions import ConfigError, DataError, ModelFileError, TrainingInterrupted
+from .exceptions import (
+    ConfigError,
+    DataError,
+    ModelFileError,
+    PosteriorCollapseWarning,
+    TrainingInterrupted,
+)
 from .io import write_atomic
 from .report import write_report
 
@@ -38,6 +46,8 @@ PARTIAL_SUFFIX = ".partial"
 REQUEST_KEYS = {"source", "model", "params", "data_dir", "binarize", "test_fraction", "seed"}
 REQUEST_KEYS |= {"pictures", "checkpoint_every"}
 DATA_BINARIZE = ("none", "dynamic", "fixed")
+#: Warnings about how training went, kept in run.json and repeated by the CLI's summary.
+TRAINING_WARNINGS = (ConvergenceWarning, PosteriorCollapseWarning)
 REPORT_SAMPLES = 100  # importance samples for the log-likelihood shown in a run's report
 
 
@@ -176,11 +186,16 @@ def train_run(
     with _staging(target, resume) as staging:
         if not resume:
             write_atomic(staging / REQUEST_FILE, (json.dumps(request, indent=2) + "\n").encode())
-        estimator.fit(
-            X_train,
-            checkpoint_dir=staging / CHECKPOINT_FOLDER,
-            checkpoint_every=checkpoint_every,
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            for category in TRAINING_WARNINGS:
+                warnings.simplefilter("always", category)
+            estimator.fit(
+                X_train,
+                checkpoint_dir=staging / CHECKPOINT_FOLDER,
+                checkpoint_every=checkpoint_every,
+            )
+        for w in caught:  # recorded for run.json, and passed on to the caller
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         estimator.save(staging)
         info = {
             "vaekit_version": __version__,
@@ -200,6 +215,13 @@ def train_run(
             "params": _jsonable(estimator.get_params()),
             "training_seconds": round(sum(r["seconds"] for r in estimator.history_), 2),
             "epochs": estimator.n_epochs_,
+            "training": {
+                "stopped_by": estimator.stopped_by_,
+                "best_epoch": estimator.best_epoch_,
+                "warnings": [
+                    str(w.message) for w in caught if issubclass(w.category, TRAINING_WARNINGS)
+                ],
+            },
         }
         run = Run(staging, estimator, info)
         info["metrics"] = evaluate(estimator, X_test, n_samples=REPORT_SAMPLES)

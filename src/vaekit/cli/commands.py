@@ -27,7 +27,16 @@ from ..runs import (
     traverse,
 )
 from .flags import RUN_OPTIONS, estimator_params, read_config
-from .output import csv_bytes, npy_bytes, print_metrics, save_image, save_rows, write_output
+from .output import (
+    csv_bytes,
+    npy_bytes,
+    print_metrics,
+    print_training,
+    quiet_training_warnings,
+    save_image,
+    save_rows,
+    write_output,
+)
 
 
 def cmd_train(args) -> None:
@@ -41,25 +50,29 @@ def cmd_train(args) -> None:
             raise ConfigError(
                 "--resume goes on with the options the run was started with; pass no others."
             )
-        _report_run(resume_run(args.resume, verbose=not args.quiet))
+        with quiet_training_warnings():
+            run = resume_run(args.resume, verbose=not args.quiet)
+        _report_run(run)
         return
     if "data" not in options:
         raise ConfigError("Name the data to train on: a dataset (digits, mnist, ...) or a file.")
     run_kwargs = {k: options.pop(k) for k in RUN_OPTIONS if k in options}
-    run = train_run(
-        run_kwargs.pop("data"),
-        params=options,
-        overwrite=args.overwrite,
-        pictures=not args.no_pictures,
-        verbose=not args.quiet,
-        **run_kwargs,
-    )
+    with quiet_training_warnings():
+        run = train_run(
+            run_kwargs.pop("data"),
+            params=options,
+            overwrite=args.overwrite,
+            pictures=not args.no_pictures,
+            verbose=not args.quiet,
+            **run_kwargs,
+        )
     _report_run(run)
 
 
 def _report_run(run: Run) -> None:
     info = run.info
     print(f"trained {info['model']} on {info['data']['name']}: {info['epochs']} epochs")
+    print_training(info)
     print_metrics(info["metrics"])
     print(f"run folder: {run.folder}")
     if (run.folder / "report.html").is_file():
@@ -218,18 +231,20 @@ def cmd_compare(args) -> None:
 def cmd_demo(args) -> None:
     """vaekit demo: a 2-D VAE and an autoencoder on digits, with reports."""
     out = Path(args.out)
-    runs = {
-        model: train_run(
-            "digits",
-            model=model,
-            params={"n_components": 2, "learning_rate": 3e-3},
-            out=out / model,
-            overwrite=True,
-            verbose=not args.quiet,
-        )
-        for model in ("vae", "autoencoder")
-    }
+    with quiet_training_warnings():
+        runs = {
+            model: train_run(
+                "digits",
+                model=model,
+                params={"n_components": 2, "learning_rate": 3e-3},
+                out=out / model,
+                overwrite=True,
+                verbose=not args.quiet,
+            )
+            for model in ("vae", "autoencoder")
+        }
     for model, run in runs.items():
         print(f"\n{model} on digits ({run.info['epochs']} epochs):")
+        print_training(run.info)
         print_metrics(run.info["metrics"])
         print(f"report: {run.folder / 'report.html'}")

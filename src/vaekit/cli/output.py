@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from ..exceptions import ConfigError
 from ..io import write_atomic
+from ..runs import TRAINING_WARNINGS
 
 METRIC_LABELS = {
     "n_examples": "examples",
@@ -34,6 +37,38 @@ def print_metrics(metrics: dict) -> None:
         if key == "active_units":
             text += f" of {len(metrics['kl_per_unit'])}"
         print(f"  {label:<24}{text}")
+
+
+def print_training(info: dict) -> None:
+    """Why training stopped, and the warnings about how it went (run.json's ``training``)."""
+    training = info.get("training")
+    if not training:
+        return
+    epochs, stopped_by = info["epochs"], training["stopped_by"]
+    if stopped_by == "early_stopping":
+        patience = info["params"]["patience"]
+        line = (
+            f"stopped early at epoch {epochs}: no better validation loss for {patience} epochs; "
+            f"kept the weights of epoch {training['best_epoch']}"
+        )
+    elif stopped_by == "max_epochs":
+        line = f"stopped at max_epochs ({epochs} epochs)"
+    else:
+        line = (
+            f"stopped when max_time ran out ({info['training_seconds'] / 60:.1f} min of training)"
+        )
+    print(f"  {line}")
+    for message in training["warnings"]:
+        print(f"  warning: {message}")
+
+
+@contextlib.contextmanager
+def quiet_training_warnings():
+    """Silence the warnings about training that the summary repeats in its own words."""
+    with warnings.catch_warnings():
+        for category in TRAINING_WARNINGS:
+            warnings.simplefilter("ignore", category)
+        yield
 
 
 def write_output(path: Path, data: bytes) -> None:

@@ -46,6 +46,7 @@ class TrainingState:
     best_loss: float
     since_best: int
     best_model: dict[str, torch.Tensor] | None
+    best_epoch: int | None = None  # the epoch whose weights best_model holds
 
     @classmethod
     def fresh(cls) -> TrainingState:
@@ -128,6 +129,7 @@ class Checkpoint:
             "best_loss": None if math.isinf(state.best_loss) else state.best_loss,
             "since_best": state.since_best,
             "has_best": state.best_model is not None,
+            "best_epoch": state.best_epoch,
         }
         write_atomic(self.folder / STATE_JSON, (json.dumps(meta) + "\n").encode())
 
@@ -179,6 +181,7 @@ def _state_from(meta: dict, tensors: dict[str, torch.Tensor]) -> TrainingState:
         best_loss=math.inf if best_loss is None else best_loss,
         since_best=meta["since_best"],
         best_model=group("best.") if meta["has_best"] else None,
+        best_epoch=meta.get("best_epoch"),
     )
 
 

@@ -59,6 +59,17 @@ class TrainingOptions:
         return Budget(self.max_epochs, self.max_time)
 
 
+@dataclass
+class TrainingResult:
+    """What a fit did: its per-epoch ``history``, why it stopped (``stopped_by``:
+    ``"early_stopping"``, ``"max_epochs"`` or ``"max_time"``) and the epoch whose weights it
+    kept (``best_epoch``: the best one after early stopping, else the last)."""
+
+    history: list[dict[str, float]]
+    stopped_by: str
+    best_epoch: int
+
+
 def split_validation(
     n_rows: int, fraction: float, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -220,7 +231,7 @@ class Trainer:
         return {f"val_{name}": value for name, value in zip(names, means, strict=True)}
 
     # ---- the run ------------------------------------------------------------------------
-    def run(self) -> list[dict[str, float]]:
+    def run(self) -> TrainingResult:
         """Train until the budget is spent or early stopping fires; restore the best weights."""
         state, options = self.state, self.options
         bar = tqdm(
@@ -237,10 +248,19 @@ class Trainer:
         finally:
             torch.set_flush_denormal(False)
             bar.close()
+        early = options.patience is not None and state.since_best >= options.patience
+        if early:
+            stopped_by = "early_stopping"
+        elif options.max_epochs is not None and state.epoch >= options.max_epochs:
+            stopped_by = "max_epochs"
+        else:
+            stopped_by = "max_time"
+        best_epoch = state.epoch
         if state.best_model is not None:
             self.module.load_state_dict(state.best_model)
+            best_epoch = state.best_epoch or state.epoch
         self.module.eval()
-        return state.history
+        return TrainingResult(state.history, stopped_by, best_epoch)
 
     def run_epoch(self, bar) -> None:
         """One epoch, its validation, its record, early stopping and the checkpoint."""
@@ -285,6 +305,7 @@ class Trainer:
         if monitored < state.best_loss:
             state.best_loss, state.since_best = monitored, 0
             state.best_model = copy.deepcopy(self.module.state_dict())
+            state.best_epoch = state.epoch
             return False
         state.since_best += 1
         return state.since_best >= options.patience
@@ -296,8 +317,8 @@ def train(
     options: TrainingOptions,
     generator: torch.Generator,
     checkpoint: Checkpoint | None = None,
-) -> list[dict[str, float]]:
-    """Fit ``module`` on the rows of ``source`` and return the per-epoch history.
+) -> TrainingResult:
+    """Fit ``module`` on the rows of ``source``; the per-epoch history and why it stopped.
 
     ``module(x, generator)`` must return a dict of scalar loss terms with a ``loss`` to
     minimise. With ``patience`` set, training stops after that many epochs without a better

@@ -24,6 +24,10 @@ class Autoencoder(LatentEstimator):
         (nats/example).
     n_epochs_ : int
         Epochs trained.
+    stopped_by_ : {"early_stopping", "max_epochs", "max_time"}
+        Why training stopped.
+    best_epoch_ : int
+        The epoch whose weights were kept.
     n_features_in_ : int
         Number of features seen in ``fit``.
     """

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
+import warnings
 from collections.abc import Callable
 from numbers import Integral, Real
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
@@ -24,7 +26,7 @@ from tqdm.auto import tqdm
 from .. import __version__
 from ..engine.checkpoint import Checkpoint, fingerprint
 from ..engine.devices import check_precision, inference_device, resolve_device
-from ..engine.loop import TrainingOptions, train
+from ..engine.loop import TrainingOptions, TrainingResult, train
 from ..engine.schedules import Warmup, parse_duration
 from ..engine.sources import DataSource, as_source
 from ..exceptions import ConfigError, DataError
@@ -235,8 +237,10 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             callback=callback,
             verbose=self.verbose,
         )
-        self.history_ = train(self.module_, source, options, generator, checkpoint)
-        self.n_epochs_ = len(self.history_)
+        result = train(self.module_, source, options, generator, checkpoint)
+        self.history_, self.n_epochs_ = result.history, len(result.history)
+        self.stopped_by_, self.best_epoch_ = result.stopped_by, result.best_epoch
+        _warn_if_still_improving(result)
         self._fit_extra(source, generator)
         return self
 
@@ -347,6 +351,26 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         weights = {k: v.cpu() for k, v in self.module_.state_dict().items()}
         tensors = weights | self._extra_tensors()
         return save_folder(folder, config, tensors, self.history_)
+
+
+def _warn_if_still_improving(result: TrainingResult) -> None:
+    """ConvergenceWarning when the budget ended training while the monitored loss was still
+    falling: its best value came in the last tenth of the epochs."""
+    if result.stopped_by == "early_stopping":
+        return
+    key = "val_loss" if "val_loss" in result.history[0] else "loss"
+    losses = [record[key] for record in result.history]
+    best = int(np.argmin(losses)) + 1
+    if best <= len(losses) - max(1, len(losses) // 10):
+        return
+    budget = "max_epochs" if result.stopped_by == "max_epochs" else "max_time"
+    what = "validation loss" if key == "val_loss" else "training loss"
+    warnings.warn(
+        f"Training stopped at {budget} after {len(losses)} epochs while the {what} was still "
+        f"falling (its best at epoch {best}); raise {budget} for a better fit.",
+        ConvergenceWarning,
+        stacklevel=3,
+    )
 
 
 def _check_latent(Z, n_components: int) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from sklearn.mixture import GaussianMixture
@@ -11,12 +13,15 @@ from torch import nn
 from ..bounds import elbo, log_likelihood
 from ..engine.schedules import Warmup, parse_duration
 from ..engine.sources import SubsetSource
-from ..exceptions import ConfigError, TrainingError
+from ..exceptions import ConfigError, PosteriorCollapseWarning, TrainingError
 from ..model.modules import VAEModule
 from ..model.priors import make_prior
 from .base import LatentEstimator, finite_array, require, seed_from
 from .params import document, is_int
 
+#: A latent unit is active when the variance over the data of its posterior mean exceeds this
+#: (Burda et al. 2016).
+ACTIVE_UNIT_THRESHOLD = 0.01
 #: The latent mixture ``gmm_`` is fitted to the posterior means of at most this many training
 #: rows (a random subset of larger data sets).
 GMM_MAX_ROWS = 100_000
@@ -33,6 +38,11 @@ class VAE(LatentEstimator):
         Per-epoch loss, reconstruction, kl and their validation counterparts (nats/example).
     n_epochs_ : int
         Epochs trained.
+    stopped_by_ : {"early_stopping", "max_epochs", "max_time"}
+        Why training stopped (a ``ConvergenceWarning`` says when a budget ended it while the
+        validation loss was still falling).
+    best_epoch_ : int
+        The epoch whose weights were kept: the best one after early stopping, else the last.
     gmm_ : sklearn.mixture.GaussianMixture
         The mixture over the posterior means of the training rows (full covariances).
     n_features_in_ : int
@@ -244,6 +254,15 @@ class VAE(LatentEstimator):
             raise TrainingError(
                 "Training ended with non-finite latent codes; try a lower learning_rate or "
                 "clip_grad_norm."
+            )
+        if len(means) > 1 and not (means.var(0) > ACTIVE_UNIT_THRESHOLD).any():
+            warnings.warn(
+                f"No latent unit is active (the posterior means of all {self.n_components} vary "
+                f"by less than {ACTIVE_UNIT_THRESHOLD} in variance over the training rows): the "
+                "posterior collapsed to the prior and the codes carry no information; try more "
+                "epochs, a KL warm-up (warmup_epochs), free_bits or a higher learning_rate.",
+                PosteriorCollapseWarning,
+                stacklevel=3,
             )
         k = min(self.gmm_components, len(means))
         seed = int(torch.randint(2**31 - 1, (1,), generator=generator))
