@@ -15,7 +15,7 @@ from safetensors.numpy import load_file
 
 from vaekit.data import load_dataset
 from vaekit.engine.sources import DataSource
-from vaekit.exceptions import DataError
+from vaekit.exceptions import ConfigError, DataError
 
 VAEKIT = Path(sys.executable).parent / "vaekit"
 TRAIN = ["--max-epochs", "3", "--n-components", "2", "--quiet", "--no-pictures"]
@@ -89,3 +89,10 @@ def test_a_sparse_npz_stays_sparse_and_trains_the_same_run_as_its_dense_rows(dig
     sp.save_npz(tmp_path / "bad.npz", sp.eye(300, 64, format="dia"))
     with pytest.raises(DataError, match="'dia' format"):
         load_dataset(tmp_path / "bad.npz")
+
+
+def test_a_malformed_memmap_threshold_is_a_one_sentence_error(images, tmp_path, monkeypatch):
+    np.save(tmp_path / "images.npy", images)
+    monkeypatch.setenv("VAEKIT_MEMMAP_BYTES", "1 GB")
+    with pytest.raises(ConfigError, match="VAEKIT_MEMMAP_BYTES must be a whole number of bytes"):
+        load_dataset(tmp_path / "images.npy")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..exceptions import ConfigError
 from .arrays import open_npy
 from .dataset import Dataset, source_dataset
 from .fetch import cache_root
@@ -21,7 +22,10 @@ DEFAULT_MEMMAP_BYTES = 256 * 2**20
 
 def memmap_bytes() -> int:
     """Stored sizes from which data are read from disk rather than loaded: $VAEKIT_MEMMAP_BYTES."""
-    return int(os.environ.get("VAEKIT_MEMMAP_BYTES", DEFAULT_MEMMAP_BYTES))
+    text = os.environ.get("VAEKIT_MEMMAP_BYTES", str(DEFAULT_MEMMAP_BYTES))
+    if not text.strip().isdigit():
+        raise ConfigError(f"VAEKIT_MEMMAP_BYTES must be a whole number of bytes; got {text!r}.")
+    return int(text)
 
 
 def is_large_npy(path: Path) -> bool:
