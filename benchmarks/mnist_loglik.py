@@ -14,8 +14,8 @@ import resource
 import time
 
 import numpy as np
+from mnist_nll import burda_vae
 
-import vaekit
 from vaekit.data import load_dataset
 
 
@@ -33,17 +33,7 @@ def main() -> None:
     args = parser.parse_args()
 
     data = load_dataset("mnist", data_dir=args.data_dir, binarize="dynamic")
-    vae = vaekit.VAE(
-        50,
-        hidden_sizes=(200, 200),
-        activation="tanh",
-        likelihood="bernoulli",
-        binarize="dynamic",
-        max_epochs=args.epochs,
-        patience=None,
-        random_state=0,
-        verbose=False,
-    )
+    vae = burda_vae(max_epochs=args.epochs, patience=None)
     start = time.perf_counter()
     vae.fit(data.train)
     print(f"trained {args.epochs} epochs in {time.perf_counter() - start:.1f} s")

@@ -54,12 +54,7 @@ def main() -> None:
     args = parser.parse_args()
 
     data = load_dataset("mnist", data_dir=args.data_dir, binarize="dynamic")
-    vae = vaekit.VAE(
-        50,
-        hidden_sizes=(200, 200),
-        activation="tanh",
-        likelihood="bernoulli",
-        binarize="dynamic",
+    vae = burda_vae(
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         learning_rate_schedule=args.schedule,
@@ -69,8 +64,6 @@ def main() -> None:
         warmup_time=args.warmup_minutes * 60 if args.warmup_minutes else None,
         validation_fraction=0,
         patience=None,
-        random_state=0,
-        verbose=False,
     )
     rows, trained, next_check = [], [0.0], args.eval_every * 60
 
@@ -102,6 +95,13 @@ def main() -> None:
         writer.writerow(["minutes", "epoch", "train_neg_elbo", "test_nll", "test_nll_sem"])
         writer.writerows(rows)
         writer.writerow([round(trained[0] / 60, 2), vae.n_epochs_, math.nan, nll, sem])
+
+
+def burda_vae(**training) -> vaekit.VAE:
+    """Burda et al.'s one-stochastic-layer MNIST VAE (784-200-200-50, tanh, Bernoulli, dynamic
+    binarisation, seed 0) with the given training parameters."""
+    model = dict(hidden_sizes=(200, 200), activation="tanh", likelihood="bernoulli")
+    return vaekit.VAE(50, binarize="dynamic", random_state=0, verbose=False, **model, **training)
 
 
 def test_nll(vae: vaekit.VAE, X: np.ndarray, n_samples: int) -> tuple[float, float]:

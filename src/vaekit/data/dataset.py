@@ -31,11 +31,14 @@ class Dataset:
 
 def infer_kind(x: np.ndarray) -> str:
     """``"binary"`` for values in {0, 1}, ``"unit"`` for values in [0, 1], else ``"real"``."""
-    if ((x == 0) | (x == 1)).all():
+    return kind_of(float(x.min()), float(x.max()), bool(((x == 0) | (x == 1)).all()))
+
+
+def kind_of(low: float, high: float, binary: bool) -> str:
+    """The kind of data with these smallest and largest values (``binary``: all 0 or 1)."""
+    if binary:
         return "binary"
-    if x.min() >= 0 and x.max() <= 1:
-        return "unit"
-    return "real"
+    return "unit" if low >= 0 and high <= 1 else "real"
 
 
 def check_finite(x: np.ndarray, name: str) -> None:
@@ -54,10 +57,5 @@ def source_dataset(
     """A Dataset whose rows stay in ``source``, checked and classified in one chunked pass."""
     stats = scan(source)
     check_source_finite(stats, name)
-    if stats.all_binary:
-        kind = "binary"
-    elif stats.min >= 0 and stats.max <= 1:
-        kind = "unit"
-    else:
-        kind = "real"
+    kind = kind_of(stats.min, stats.max, stats.all_binary)
     return Dataset(name, source, None, source.labels, None, image_shape, kind)
