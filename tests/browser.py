@@ -34,6 +34,7 @@ _INSPECT = """() => ({
     alt: img.alt, complete: img.complete, naturalWidth: img.naturalWidth,
     naturalHeight: img.naturalHeight, scheme: img.src.split(":")[0]})),
   captions: Array.from(document.querySelectorAll("figure figcaption")).map(c => c.textContent),
+  titles: Array.from(document.querySelectorAll("figure .figure-title")).map(t => t.textContent),
   metrics: document.querySelector("#metrics") ? document.querySelector("#metrics").innerText : null,
   metricRows: Array.from(document.querySelectorAll("#metrics tbody tr")).map(
     r => Array.from(r.children).map(c => c.textContent)),
@@ -72,7 +73,7 @@ def check_report_in_browser(
     """Load ``html_path`` in headless Chromium and assert that the report renders.
 
     Checks: every ``<img>`` decoded (naturalWidth > 0) from a data URI, their count equals
-    ``expected_images`` (a number, or the captions in order), ``#metrics`` and ``#config``
+    ``expected_images`` (a number, or the figure titles in order), ``#metrics`` and ``#config``
     exist, the metric names (and, for a mapping, the displayed values) are in ``#metrics``,
     and the page requested nothing beyond itself. Saves a full-page screenshot to
     ``screenshot`` when given. Returns what it found, for further assertions.
@@ -119,13 +120,13 @@ def check_report_in_browser(
     else:
         expected = list(expected_images)
         assert [img["alt"] for img in images] == expected, (images, expected)
-        assert found["captions"][: len(expected)] == expected
+        assert found["titles"][: len(expected)] == expected
     broken = [img for img in images if not (img["complete"] and img["naturalWidth"] > 0)]
     assert not broken, f"images that did not decode: {broken}"
     assert all(img["scheme"] == "data" for img in images), "an image is not embedded"
     assert found["metrics"] is not None, "no #metrics table"
     assert found["config"] is not None, "no #config table"
-    shown = {row[0]: row[1] for row in found["metricRows"] if len(row) == 2}
+    shown = {row[0]: row[1] for row in found["metricRows"] if len(row) >= 2}
     if expected_metrics is not None:
         for name in expected_metrics:  # a mapping iterates over its names
             assert name in shown, f"metric {name!r} is not in #metrics: {shown}"

@@ -716,6 +716,14 @@ def test_unreachable_mirror_is_a_data_error(tmp_path):
     assert list(cache_dir(tmp_path, "binarized-mnist").iterdir()) == []
 
 
+def test_offline_the_error_names_every_file_to_put_in_place(tmp_path, mirror):
+    with pytest.raises(DataError) as caught:  # the mirror serves nothing: every file missing
+        load_dataset("mnist")
+    for file in MNIST_FILES:
+        assert file in str(caught.value), file
+    assert str(cache_dir(tmp_path)) in str(caught.value)
+
+
 # --- the real files ---------------------------------------------------------------------------
 
 

@@ -204,7 +204,7 @@ def test_bad_inputs_raise_and_write_nothing(tmp_path):
         (DataError, "2-D", lambda: plots.image_grid(good[0], (1, 8, 8), path)),
         (DataError, "numeric", lambda: plots.image_grid([["a"] * 64], (1, 8, 8), path)),
         (ConfigError, "holds 49 values", lambda: plots.image_grid(good, (1, 7, 7), path)),
-        (ConfigError, "channels", lambda: plots.image_grid(good, (4, 4, 4), path)),
+        (ConfigError, "channels", lambda: plots.image_grid(RNG.random((4, 80)), (5, 4, 4), path)),
         (ConfigError, "three positive sizes", lambda: plots.image_grid(good, (8, 8), path)),
         (ConfigError, "ncols", lambda: plots.image_grid(good, (1, 8, 8), path, ncols=0)),
         (

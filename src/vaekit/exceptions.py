@@ -21,8 +21,16 @@ class TrainingError(VaekitError, RuntimeError):
     """Training could not go on (for example, the loss stayed non-finite)."""
 
 
-class PosteriorCollapseWarning(UserWarning):
+class VaekitWarning(UserWarning):
+    """Base class of the warnings vaekit gives on purpose; the CLI prints them in one line."""
+
+
+class PosteriorCollapseWarning(VaekitWarning):
     """A VAE ended training with no active latent unit: its codes carry no information."""
+
+
+class DataShiftWarning(VaekitWarning):
+    """Data given to a trained model lie far outside the range of the data it was trained on."""
 
 
 class TrainingInterrupted(KeyboardInterrupt):

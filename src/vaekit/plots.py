@@ -69,7 +69,7 @@ def _positive_int(value, what: str) -> int:
 
 
 def _image_shape(image_shape, n_features: int) -> tuple[int, int, int]:
-    """Check that ``image_shape`` is (C, H, W) with C in {1, 3} and C*H*W == n_features."""
+    """Check that ``image_shape`` is (C, H, W) with C in {1, 3, 4} and C*H*W == n_features."""
     try:
         shape = tuple(int(s) for s in image_shape)
     except (TypeError, ValueError):
@@ -78,8 +78,10 @@ def _image_shape(image_shape, n_features: int) -> tuple[int, int, int]:
         ) from None
     if len(shape) != 3 or min(shape) < 1:
         raise ConfigError(f"image_shape must be three positive sizes (C, H, W), got {shape}.")
-    if shape[0] not in (1, 3):
-        raise ConfigError(f"image_shape must have 1 (grayscale) or 3 (RGB) channels, got {shape}.")
+    if shape[0] not in (1, 3, 4):
+        raise ConfigError(
+            f"image_shape must have 1 (grayscale), 3 (RGB) or 4 (RGBA) channels, got {shape}."
+        )
     if math.prod(shape) != n_features:
         raise ConfigError(
             f"image_shape {shape} holds {math.prod(shape)} values but each row has "
@@ -108,11 +110,16 @@ def _value_range(value_range, *arrays: np.ndarray) -> tuple[float, float]:
 
 
 def _images(rows: np.ndarray, shape: tuple[int, int, int], value_range) -> np.ndarray:
-    """Flat rows as (n, H, W, C) images scaled to [0, 1] and clipped."""
+    """Flat rows as (n, H, W, C) images scaled to [0, 1] and clipped; RGBA images are shown
+    as they look over a white page (C = 3)."""
     lo, hi = value_range
     c, h, w = shape
     images = rows.reshape(-1, c, h, w).transpose(0, 2, 3, 1)
-    return np.clip((images - lo) / (hi - lo), 0.0, 1.0)
+    images = np.clip((images - lo) / (hi - lo), 0.0, 1.0)
+    if c == 4:
+        alpha = images[..., 3:]
+        images = images[..., :3] * alpha + (1.0 - alpha)
+    return images
 
 
 # --- drawing helpers ------------------------------------------------------------------------
@@ -519,14 +526,38 @@ def _number(value) -> float:
         return math.nan
 
 
+_BEST_STYLE = {"color": "tab:green", "ls": "--"}
+_STOP_STYLE = {"color": "tab:red", "ls": ":"}
+
+
+def _epoch_lines(epochs: np.ndarray, best_epoch, stopped_early: bool) -> list[tuple]:
+    """(epoch, legend label, line style) of the kept weights and of an early stop."""
+    lines = []
+    if best_epoch is not None:
+        if not np.isin(best_epoch, epochs):
+            raise DataError(f"best_epoch {best_epoch} is not one of the history's epochs.")
+        lines.append((best_epoch, f"weights kept (epoch {best_epoch})", _BEST_STYLE))
+    if stopped_early:
+        last = int(epochs[-1])
+        lines.append((last, f"early stop (epoch {last})", _STOP_STYLE))
+    return lines
+
+
 def training_curves(
-    history: Sequence[Mapping], path: PathLike, *, title: str | None = None
+    history: Sequence[Mapping],
+    path: PathLike,
+    *,
+    title: str | None = None,
+    best_epoch: int | None = None,
+    stopped_early: bool = False,
 ) -> Path:
     """Save the per-epoch curves of ``history``: loss, reconstruction and the regulariser.
 
     Each panel shows the training value and, where recorded, the validation one (``val_``
     keys). Keys that are missing or not finite in an epoch leave a gap, so a diverging run is
-    still drawn.
+    still drawn. ``best_epoch``, the epoch whose weights were kept, is marked by a dashed
+    vertical line, and with ``stopped_early`` the last epoch, where early stopping ended
+    training, by a dotted one; the first panel's legend names them.
     """
     if isinstance(history, Mapping) or not isinstance(history, Sequence):
         raise DataError("history must be a list of per-epoch dicts.")
@@ -548,13 +579,16 @@ def training_curves(
     fig = Figure(figsize=(4.0 * len(panels) + 0.4, 3.4), dpi=_DPI, layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     marker = "o" if len(history) <= 30 else None
-    for ax, (key, heading, unit) in zip(axes, panels, strict=True):
+    lines = _epoch_lines(epochs, best_epoch, stopped_early)
+    for i, (ax, (key, heading, unit)) in enumerate(zip(axes, panels, strict=True)):
         for name, color, label in (
             (key, _DATA_COLOR, "train"),
             (f"val_{key}", _VAL_COLOR, "validation"),
         ):
             if name in series:
                 ax.plot(epochs, series[name], marker=marker, ms=3, color=color, label=label)
+        for epoch, label, style in lines:
+            ax.axvline(epoch, lw=1.2, label=label if i == 0 else "_nolegend_", **style)
         ax.set_title(heading, fontsize=10)
         ax.set_xlabel("epoch")
         ax.set_ylabel(unit)
@@ -567,16 +601,26 @@ def training_curves(
 
 _COMPARISON_PANELS = (
     ("log_likelihood", "held-out log p(x)", "nats per example (higher is better)"),
-    ("squared_error", "reconstruction", "squared error per example"),
+    ("squared_error", "reconstruction", "squared error per example, data units"),
     ("knn_accuracy", "k-NN on the embeddings", "accuracy"),
 )
+#: A panel whose largest magnitude exceeds its smallest this many times gets a symmetric-log axis.
+_SYMLOG_SPREAD = 1000.0
 
 
 def comparison_bars(rows: Sequence[Mapping], path: PathLike, *, title: str | None = None) -> Path:
     """Bar charts of model comparison rows (``vaekit.compare``): one panel per measure.
 
-    A model without a number for a measure (an autoencoder has no likelihood) gets no bar.
+    Every bar is labelled with its value. A model without a number for a measure (an
+    autoencoder has no likelihood) gets no bar and the label "none". A panel whose values span
+    more than three orders of magnitude (factor analysis' log-likelihood can be -1e7 where the
+    others are near 1) is drawn on a symmetric-log axis, linear up to the smallest magnitude, so
+    every bar stays visible.
     """
+    return _save(_comparison_figure(rows, title), path)
+
+
+def _comparison_figure(rows: Sequence[Mapping], title: str | None) -> Figure:
     if not rows:
         raise DataError("There are no models to compare.")
     names = [str(r["model"]) for r in rows]
@@ -585,11 +629,49 @@ def comparison_bars(rows: Sequence[Mapping], path: PathLike, *, title: str | Non
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, (key, heading, unit) in zip(axes, panels, strict=True):
         values = [math.nan if r.get(key) is None else float(r[key]) for r in rows]
-        ax.bar(range(len(rows)), values, color=_DATA_COLOR)
-        ax.set_xticks(range(len(rows)), names, rotation=30, ha="right", fontsize=8)
+        _comparison_panel(ax, names, values, unit)
         ax.set_title(heading, fontsize=10)
-        ax.set_ylabel(unit, fontsize=8)
-        ax.grid(axis="y", alpha=0.3)
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return fig
+
+
+def _comparison_panel(ax, names: list[str], values: list[float], unit: str) -> None:
+    """One measure's bars, each labelled with its value, on a symmetric-log axis if need be."""
+    bars = ax.bar(range(len(values)), np.nan_to_num(values), color=_DATA_COLOR)
+    linear_range = _symlog_threshold(values)
+    if linear_range is not None:
+        ax.set_yscale("symlog", linthresh=linear_range)
+        ax.use_sticky_edges = False  # matplotlib's sticky-edge tolerance would clip small bars
+        ax.set_yticks(_symlog_ticks(values, linear_range))
+        ax.minorticks_off()
+        ax.tick_params(axis="y", labelsize=8)
+        unit += ";\nsymmetric log scale"
+    labels = ["none" if math.isnan(v) else f"{v:.3g}" for v in values]
+    ax.bar_label(bars, labels=labels, fontsize=7, padding=2)
+    ax.margins(y=0.15)
+    ax.axhline(0, color="black", linewidth=0.6)
+    ax.set_xticks(range(len(values)), names, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel(unit, fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def _symlog_threshold(values: list[float]) -> float | None:
+    """The smallest nonzero magnitude when the magnitudes span more than _SYMLOG_SPREAD."""
+    sizes = [abs(v) for v in values if math.isfinite(v) and v != 0]
+    if not sizes or max(sizes) <= _SYMLOG_SPREAD * min(sizes):
+        return None
+    return min(sizes)
+
+
+def _symlog_ticks(values: list[float], linear_range: float) -> list[float]:
+    """0 and signed powers of ten beyond the linear range, about six in all, evenly strided."""
+    low = math.ceil(math.log10(linear_range))
+    highs = {}
+    for sign in (1, -1):
+        sizes = [abs(v) for v in values if math.isfinite(v) and v * sign > 0]
+        if sizes:
+            highs[sign] = max(low, math.ceil(math.log10(max(sizes))))
+    stride = max(1, math.ceil(sum(high - low + 1 for high in highs.values()) / 6))
+    steps = (sign * 10.0**k for sign, high in highs.items() for k in range(high, low - 1, -stride))
+    return sorted([0.0, *steps])

@@ -10,6 +10,7 @@ nothing behind; a killed or interrupted one leaves the partial folder, with ``re
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
@@ -38,6 +39,8 @@ from .exceptions import (
 )
 from .io import write_atomic
 from .report import write_report
+from .reproduce import train_command
+from .shift import feature_range, warn_if_unlike
 
 RUN_FILE = "run.json"
 REQUEST_FILE = "request.json"
@@ -65,7 +68,10 @@ class Run:
         return tuple(shape) if shape else None
 
     def load_data(self, source: str | None = None, data_dir: str | None = None):
-        """(X, y) to work on: ``source`` if given, else the test split of the training data."""
+        """(X, y) to work on: ``source`` if given, else the test split of the training data.
+
+        ``y`` holds the labels as the data name them: class names where the file gave names.
+        """
         data = self.info["data"]
         if source is None:
             dataset = load_dataset(
@@ -74,7 +80,8 @@ class Run:
                 binarize=data["binarize"],
                 seed=data["seed"],
             )
-            return held_out(dataset, data["test_fraction"], data["seed"])[1]
+            X, y = held_out(dataset, data["test_fraction"], data["seed"])[1]
+            return X, named_labels(y, dataset.label_names)
         dataset = load_dataset(
             source, data_dir=data_dir, binarize=data["binarize"], seed=data["seed"]
         )
@@ -82,8 +89,26 @@ class Run:
         if dataset.test is not None:
             parts.append((dataset.test, dataset.y_test))
         X = np.concatenate([p[0] for p in parts])
+        expected = self.estimator.n_features_in_
+        if X.shape[1] != expected:
+            raise DataError(
+                f"{source} has {X.shape[1]} features per row, but this run's model was trained "
+                f"on {expected}; give data of the same kind as {data['name']}."
+            )
+        warn_if_unlike(X, data.get("held_out_range"), source)
         labelled = all(p[1] is not None for p in parts)
-        return X, np.concatenate([p[1] for p in parts]) if labelled else None
+        y = np.concatenate([p[1] for p in parts]) if labelled else None
+        return X, named_labels(y, dataset.label_names)
+
+    @property
+    def feature_names(self) -> list[str] | None:
+        """The training table's column names, if it had a header."""
+        return self.info["data"].get("feature_names")
+
+
+def named_labels(y: np.ndarray | None, names: tuple[str, ...] | None) -> np.ndarray | None:
+    """Class ids as the class names the data gave (unchanged when they gave none)."""
+    return y if y is None or names is None else np.asarray(names)[y]
 
 
 def held_out(dataset: Dataset, test_fraction: float, seed: int):
@@ -115,8 +140,12 @@ def in_memory(X: np.ndarray | DataSource) -> np.ndarray:
     return X.rows(np.arange(len(X))) if isinstance(X, DataSource) else X
 
 
-def data_defaults(dataset: Dataset, binarize: str) -> dict:
-    """Estimator parameters that suit the data: likelihood, scaling, image shape."""
+def data_defaults(dataset: Dataset, binarize: str, likelihood: str | None = None) -> dict:
+    """Estimator parameters that suit the data: likelihood, scaling, image shape.
+
+    ``likelihood`` is the one asked for, if any: real-valued data are standardised only for
+    the Gaussian likelihood, the one that can model them.
+    """
     if binarize == "dynamic":
         return {
             "likelihood": "bernoulli",
@@ -126,8 +155,55 @@ def data_defaults(dataset: Dataset, binarize: str) -> dict:
     if dataset.kind == "binary":
         return {"likelihood": "bernoulli", "image_shape": dataset.image_shape}
     if dataset.kind == "real":
-        return {"likelihood": "gaussian", "standardize": True}
+        scaled = likelihood in (None, "gaussian")
+        return {"likelihood": "gaussian", **({"standardize": True} if scaled else {})}
     return {"likelihood": "gaussian", "image_shape": dataset.image_shape}
+
+
+def check_scaling(params: dict) -> None:
+    """Refuse, in the shell's words, ``standardize`` with a likelihood other than the Gaussian."""
+    likelihood = params.get("likelihood")
+    if params.get("standardize") and likelihood not in (None, "gaussian"):
+        raise ConfigError(
+            f"--standardize needs --likelihood gaussian; {likelihood} data need no scaling, "
+            "so drop --standardize (or pass --no-standardize)."
+        )
+
+
+def check_likelihood_fits(dataset: Dataset, likelihood: str | None, binarize: str) -> None:
+    """Refuse, in the shell's words, a likelihood asked for that the data cannot come from.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        The data to train on, before any binarisation by threshold.
+    likelihood : str or None
+        The likelihood asked for (``--likelihood``), None when left to the data.
+    binarize : str
+        ``--binarize``: 'none', 'dynamic', 'fixed' or a threshold.
+
+    Raises
+    ------
+    DataError
+        For the Bernoulli likelihoods on data outside their range, naming the flags that fix it.
+    """
+    if binarize != "none" or dataset.kind == "binary":
+        return
+    if likelihood == "bernoulli":
+        what = "values outside [0, 1]" if dataset.kind == "real" else "values between 0 and 1"
+        unit = dataset.kind == "unit"
+        dynamic = " or --binarize dynamic" if unit else ""
+        other = "continuous_bernoulli or gaussian" if unit else "gaussian"
+        raise DataError(
+            f"{dataset.name} has {what}, but --likelihood bernoulli models 0 or 1; binarise it "
+            f"with a threshold such as --binarize 0.5{dynamic}, or use --likelihood {other}."
+        )
+    if likelihood == "continuous_bernoulli" and dataset.kind == "real":
+        raise DataError(
+            f"{dataset.name} has values outside [0, 1], but --likelihood continuous_bernoulli "
+            "models [0, 1]; rescale the data to [0, 1], binarise them with --binarize 0.5 and "
+            "--likelihood bernoulli, or use --likelihood gaussian."
+        )
 
 
 def train_run(
@@ -153,19 +229,17 @@ def train_run(
     (``resume_run`` reads the other arguments back from that folder).
     """
     # The parameters, the device and a given output folder are checked before any data is read.
-    threshold = _threshold(binarize)
+    mode, binarized = binarize_settings(binarize)
+    check_scaling(params or {})
     _make_estimator(model, {**(params or {}), "random_state": seed})._check_params()
     resolve_device((params or {}).get("device", "auto"))
     if out is not None and not resume:
         _check_target(Path(out), partial_folder(Path(out)), overwrite)
-    dataset = load_dataset(
-        source, data_dir=data_dir, binarize="none" if threshold is not None else binarize, seed=seed
-    )
+    dataset = load_dataset(source, data_dir=data_dir, binarize=mode, seed=seed)
+    check_likelihood_fits(dataset, (params or {}).get("likelihood"), binarize)
     (X_train, _), (X_test, y_test) = held_out(dataset, test_fraction, seed)
-    effective = {**data_defaults(dataset, binarize), "random_state": seed, "verbose": verbose}
-    if threshold is not None:
-        effective |= {"likelihood": "bernoulli", "binarize": threshold}
-    effective |= params or {}
+    effective = data_defaults(dataset, mode, (params or {}).get("likelihood")) | binarized
+    effective |= {"random_state": seed, "verbose": verbose} | (params or {})
     estimator = _make_estimator(model, effective)
     target = (
         Path(out) if out is not None else _free_folder(Path("runs") / f"{dataset.name}-{model}")
@@ -200,17 +274,22 @@ def train_run(
         info = {
             "vaekit_version": __version__,
             "model": model,
+            "command": train_command(request),
             "data": {
                 "source": request["source"],
                 "name": dataset.name,
                 "data_dir": request["data_dir"],
-                "binarize": "none" if threshold is not None else binarize,
+                "binarize": mode,
                 "seed": seed,
                 "test_fraction": test_fraction,
                 "kind": dataset.kind,
                 "image_shape": list(dataset.image_shape) if dataset.image_shape else None,
                 "n_train": len(X_train),
                 "n_test": len(X_test),
+                "held_out_range": feature_range(in_memory(X_test)),
+                "feature_names": _list(dataset.feature_names),
+                "label_names": _list(dataset.label_names),
+                "channels_last": dataset.channels_last,
             },
             "params": _jsonable(estimator.get_params()),
             "training_seconds": round(sum(r["seconds"] for r in estimator.history_), 2),
@@ -227,7 +306,7 @@ def train_run(
         info["metrics"] = evaluate(estimator, X_test, n_samples=REPORT_SAMPLES)
         write_atomic(staging / RUN_FILE, (json.dumps(info, indent=2) + "\n").encode())
         if pictures:
-            build_report(run, X_test, y_test)
+            build_report(run, X_test, named_labels(y_test, dataset.label_names))
     return Run(target, estimator, info)
 
 
@@ -279,22 +358,127 @@ def open_run(folder: str | os.PathLike) -> Run:
 
 
 def build_report(run: Run, X: np.ndarray, y: np.ndarray | None) -> Path:
-    """Draw the run's pictures from held-out rows and write report.html."""
+    """Draw the run's pictures from held-out rows and write report.html.
+
+    Parameters
+    ----------
+    run : Run
+        The trained run; its folder receives the pictures and the page.
+    X, y : ndarray
+        Its held-out rows and their labels (None when unlabelled).
+
+    Returns
+    -------
+    Path
+        The report's path.
+    """
+    info = run.info
     images = draw_pictures(run, X, y)
-    title = f"vaekit {run.info['model']} on {run.info['data']['name']}"
-    config = {"model": run.info["model"], "data": run.info["data"], "params": run.info["params"]}
+    training = info.get("training", {})
     return write_report(
         run.folder,
-        title=title,
-        config=config,
+        title=f"vaekit {info['model']} on {info['data']['name']}",
         metrics={
-            **{k: v for k, v in run.info["metrics"].items() if not isinstance(v, list)},
-            "epochs": run.info["epochs"],
-            "training_seconds": run.info["training_seconds"],
+            **info["metrics"],
+            "epochs": info["epochs"],
+            "training_seconds": info["training_seconds"],
         },
+        held_out=info["data"]["n_test"],
+        training={**training, "patience": info["params"].get("patience")},
+        command=info.get("command"),
+        config=report_config(info),
         history=run.estimator.history_,
         images=images,
+        captions=figure_captions(run, X, y),
     )
+
+
+def draw_curves(run: Run) -> Path:
+    """curves.png: the training curves, marking the weights kept and an early stop."""
+    training = run.info.get("training", {})
+    return plots.training_curves(
+        run.estimator.history_,
+        run.folder / "curves.png",
+        best_epoch=training.get("best_epoch"),
+        stopped_early=training.get("stopped_by") == "early_stopping",
+    )
+
+
+def report_config(info: dict) -> dict[str, dict]:
+    """run.json's configuration as the report's sections: the run, the data, the parameters."""
+    data = info["data"]
+    shape = data.get("image_shape")
+    return {
+        "Run": {
+            "model": f"{info['model']} (vaekit.{model_class(info['model']).__name__})",
+            "vaekit version": info["vaekit_version"],
+        },
+        "Data": {
+            "name": data["name"],
+            "source": data["source"],
+            **({"data folder": data["data_dir"]} if data.get("data_dir") else {}),
+            "values": _KIND_WORDS.get(data["kind"], data["kind"]),
+            "image shape": " × ".join(map(str, shape)) if shape else "none (rows of features)",
+            "rows": f"{data['n_train']} for training, {data['n_test']} held out",
+            "binarize": data["binarize"],
+            "test fraction": f"{data['test_fraction']} (for data without a test split)",
+            "seed": data["seed"],
+        },
+        "Estimator parameters": info["params"],
+    }
+
+
+_KIND_WORDS = {"binary": "binary, 0 or 1", "unit": "in [0, 1]", "real": "real numbers"}
+
+
+def figure_captions(run: Run, X: np.ndarray, y: np.ndarray | None) -> dict[str, str]:
+    """What each picture of ``draw_pictures`` shows, in a sentence, by its title."""
+    est, n = run.estimator, len(X)
+    code = "posterior mean" if est.density_model else "code"
+    codes = f"{code}s"
+    dims = est.n_components
+    layout = {1: " as a histogram", 2: ""}.get(dims, " on their two leading principal directions")
+    features = X.shape[1]
+    axes = {1: "as histograms", 2: "on the two features"}.get(
+        features, "on the data's two leading principal components"
+    )
+    span = inspect.signature(traverse).parameters["span"].default
+    return {
+        "samples": "Draws z ~ p(z) from the prior, each decoded to its mean E[x | z]; none "
+        "picked or sorted.",
+        "samples against data": f"The {n} held-out rows (dots) and {n} draws from the model "
+        f"(crosses), {axes}.",
+        "reconstructions": "Held-out images, each above its reconstruction: the decoder's mean "
+        f"at its {code}.",
+        "latent space": f"The {codes} of the {n} held-out rows{layout}, "
+        + ("coloured by label." if y is not None else "uncoloured (the rows have no labels)."),
+        "manifold": "The decoder's mean E[x | z] across the 2-D latent space, at evenly spaced "
+        "quantiles of the standard-normal prior on each axis.",
+        "interpolations": f"Each row decodes a straight line between the {codes} of two "
+        "held-out rows, from start to end.",
+        "latent traversals": f"Each row sweeps one latent unit from −{span} to {span} with the "
+        "others at 0, decoded to the mean.",
+        "training curves": _curves_caption(run),
+    }
+
+
+def _curves_caption(run: Run) -> str:
+    validated = any("val_loss" in record for record in run.estimator.history_)
+    rows = (
+        "the training rows (blue) and the validation rows (orange)"
+        if validated
+        else "the training rows"
+    )
+    text = f"The training objective and its terms per epoch, on {rows}, in nats per example."
+    training = run.info.get("training", {})
+    if training.get("best_epoch") is not None:
+        text += (
+            f" The dashed green line marks epoch {training['best_epoch']}, whose weights were kept"
+        )
+        if training.get("stopped_by") == "early_stopping":
+            text += "; the dotted red line marks where early stopping ended training"
+        text += "."
+    return text
 
 
 def draw_pictures(run: Run, X: np.ndarray, y: np.ndarray | None) -> dict[str, Path]:
@@ -331,7 +515,7 @@ def draw_pictures(run: Run, X: np.ndarray, y: np.ndarray | None) -> dict[str, Pa
         images["latent traversals"] = plots.traversal_grid(
             traverse(est, n_dims, 9), shape, folder / "traversal.png", n_dims=n_dims, n_steps=9
         )
-    images["training curves"] = plots.training_curves(est.history_, folder / "curves.png")
+    images["training curves"] = draw_curves(run)
     return images
 
 
@@ -372,12 +556,45 @@ def _threshold(binarize: str) -> float | None:
         ) from None
 
 
+def binarize_settings(binarize: str) -> tuple[str, dict]:
+    """How a ``--binarize`` option reaches the data and the estimator.
+
+    Parameters
+    ----------
+    binarize : str
+        none, dynamic, fixed, or a threshold such as ``"0.5"``.
+
+    Returns
+    -------
+    mode : str
+        The binarize mode to load the data with: the option itself, or ``"none"`` for a
+        threshold, which the estimator applies (``X > threshold``).
+    params : dict
+        The estimator parameters the option sets: for a threshold, ``likelihood="bernoulli"``,
+        ``binarize=threshold`` and ``standardize=False`` (binary rows need no scaling); else
+        none.
+
+    Raises
+    ------
+    ConfigError
+        For an option that is neither a mode nor a number.
+    """
+    threshold = _threshold(binarize)
+    if threshold is None:
+        return binarize, {}
+    return "none", {"likelihood": "bernoulli", "binarize": threshold, "standardize": False}
+
+
 def _make_estimator(model: str, params: dict) -> LatentEstimator:
     cls = model_class(model)
     accepted = cls().get_params()
     if unknown := sorted(set(params) - set(accepted)):
         raise ConfigError(f"Unknown {model} parameter(s): {', '.join(unknown)}.")
     return cls(**params)
+
+
+def _list(names: tuple[str, ...] | None) -> list[str] | None:
+    return None if names is None else list(names)
 
 
 def _jsonable(params: dict) -> dict:

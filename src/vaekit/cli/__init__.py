@@ -7,14 +7,27 @@ outputs are written atomically, so a failed command leaves nothing half-written 
 from __future__ import annotations
 
 import sys
+import warnings
 
-from ..exceptions import VaekitError
+from ..exceptions import VaekitError, VaekitWarning
 from .parser import build_parser
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """vaekit's own warnings as one line, ``vaekit: warning: ...``; others as Python shows them."""
+    if issubclass(category, VaekitWarning):
+        print(f"vaekit: warning: {message}", file=sys.stderr)
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)
+
+
+_python_show_warning = warnings.showwarning
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``vaekit`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
+    warnings.showwarning = _show_warning
     try:
         args.handler(args)
     except VaekitError as err:

@@ -8,14 +8,23 @@ from pathlib import Path
 import numpy as np
 
 from .. import plots
-from ..compare import check_models, compare, default_models, to_markdown, write_csv
+from ..compare import (
+    check_models,
+    compare,
+    default_models,
+    describe_preprocessing,
+    to_markdown,
+    write_csv,
+)
 from ..data import load_dataset
+from ..engine.sources import count
 from ..estimators import AnomalyDetector
 from ..evaluation import evaluate
 from ..exceptions import ConfigError
 from ..io import write_atomic
 from ..runs import (
     Run,
+    binarize_settings,
     build_report,
     data_defaults,
     held_out,
@@ -28,13 +37,14 @@ from ..runs import (
 )
 from .flags import RUN_OPTIONS, estimator_params, read_config
 from .output import (
-    csv_bytes,
+    feature_columns,
     npy_bytes,
     print_metrics,
     print_training,
     quiet_training_warnings,
     save_image,
     save_rows,
+    table_bytes,
     write_output,
 )
 
@@ -55,7 +65,10 @@ def cmd_train(args) -> None:
         _report_run(run)
         return
     if "data" not in options:
-        raise ConfigError("Name the data to train on: a dataset (digits, mnist, ...) or a file.")
+        raise ConfigError(
+            "Name the data to train on, a dataset (digits, mnist, ...) or a file: "
+            "'vaekit train digits', say."
+        )
     run_kwargs = {k: options.pop(k) for k in RUN_OPTIONS if k in options}
     with quiet_training_warnings():
         run = train_run(
@@ -71,7 +84,7 @@ def cmd_train(args) -> None:
 
 def _report_run(run: Run) -> None:
     info = run.info
-    print(f"trained {info['model']} on {info['data']['name']}: {info['epochs']} epochs")
+    print(f"trained {info['model']} on {info['data']['name']}: {count(info['epochs'], 'epoch')}")
     print_training(info)
     print_metrics(info["metrics"])
     print(f"run folder: {run.folder}")
@@ -94,7 +107,9 @@ def cmd_sample(args) -> None:
     run = open_run(args.run)
     if not run.estimator.can_sample:
         raise ConfigError(f"This run's {run.info['model']} cannot sample; train a vae to sample.")
-    rows = run.estimator.sample(args.n, mean=not args.draw, random_state=args.seed)
+    rows = run.estimator.sample(
+        args.n, sampler=args.sampler, mean=not args.draw, random_state=args.seed
+    )
     save_rows(rows, Path(args.out), run, lambda path: plots.image_grid(rows, run.image_shape, path))
 
 
@@ -104,11 +119,19 @@ def cmd_reconstruct(args) -> None:
     X, _ = run.load_data(args.data, args.data_dir)
     X = X[: args.n]
     recon = run.estimator.reconstruct(X)
+    out = Path(args.out)
+    if args.with_originals:
+        if out.suffix != ".csv":
+            raise ConfigError(
+                f"--with-originals writes a table; give --out a .csv file, not {out.name}."
+            )
+        columns = {"row": np.arange(len(X))}
+        columns |= feature_columns(run, X) | feature_columns(run, recon, "_reconstructed")
+        write_output(out, table_bytes(columns))
+        print(f"wrote {len(X)} rows with their reconstructions to {out}")
+        return
     save_rows(
-        recon,
-        Path(args.out),
-        run,
-        lambda path: plots.reconstruction_pairs(X, recon, run.image_shape, path),
+        recon, out, run, lambda path: plots.reconstruction_pairs(X, recon, run.image_shape, path)
     )
 
 
@@ -118,20 +141,11 @@ def cmd_encode(args) -> None:
     X, y = run.load_data(args.data, args.data_dir)
     Z = run.estimator.transform(X)
     out = Path(args.out)
-    names = [f"z{i + 1}" for i in range(Z.shape[1])]
     if out.suffix == ".npy":
         write_output(out, npy_bytes(Z))
     elif out.suffix == ".csv":
-        columns = [Z] if y is None else [Z, y[:, None]]
-        header = ",".join(names + ([] if y is None else ["label"]))
-        write_output(
-            out,
-            csv_bytes(
-                np.hstack(columns),
-                header,
-                fmt=["%.6g"] * Z.shape[1] + ([] if y is None else ["%d"]),
-            ),
-        )
+        columns = {f"z{i + 1}": Z[:, i] for i in range(Z.shape[1])}
+        write_output(out, table_bytes(columns | ({} if y is None else {"label": y})))
     else:
         raise ConfigError(f"Write embeddings to a .npy or .csv file, not {out.name}.")
     print(f"wrote {Z.shape[0]} embeddings of {Z.shape[1]} dimensions to {out}")
@@ -142,7 +156,9 @@ def cmd_interpolate(args) -> None:
     run = open_run(args.run)
     X, _ = run.load_data(args.data, args.data_dir)
     if len(X) < 2 * args.pairs:
-        raise ConfigError(f"{args.pairs} pairs need {2 * args.pairs} rows; the data have {len(X)}.")
+        raise ConfigError(
+            f"--pairs {args.pairs} needs {2 * args.pairs} rows; the data have {len(X)}."
+        )
     strips = interpolate(
         run.estimator, X[0 : 2 * args.pairs : 2], X[1 : 2 * args.pairs : 2], args.steps
     )
@@ -171,6 +187,11 @@ def cmd_score(args) -> None:
     X, y = run.load_data(args.data, args.data_dir)
     density = run.estimator.density_model
     score_type = args.score_type or ("log_likelihood" if density else "reconstruction")
+    if score_type != "reconstruction" and not density:
+        raise ConfigError(
+            f"--score-type {score_type} needs a vae run; this run's {run.info['model']} scores "
+            "with --score-type reconstruction."
+        )
     reference, _ = run.load_data(None, args.data_dir)  # the run's held-out rows: mostly normal
     detector = AnomalyDetector.from_fitted(
         run.estimator,
@@ -180,13 +201,14 @@ def cmd_score(args) -> None:
         n_importance_samples=args.samples,
     )
     scores = detector.reference_scores_ if args.data is None else detector.score_samples(X)
-    columns = [np.arange(len(X)), scores, scores - detector.offset_, detector._predict_from(scores)]
-    header = ["row", score_type, "decision", "prediction"]
-    fmt = ["%d", "%.6f", "%.6f", "%d"]
-    if y is not None:
-        columns, header, fmt = [*columns, y], [*header, "label"], [*fmt, "%d"]
+    columns = {
+        "row": np.arange(len(X)),
+        score_type: np.char.mod("%.6f", scores),
+        "decision": np.char.mod("%.6f", scores - detector.offset_),
+        "prediction": detector._predict_from(scores),
+    }
     out = Path(args.out)
-    write_output(out, csv_bytes(np.column_stack(columns), ",".join(header), fmt))
+    write_output(out, table_bytes(columns | ({} if y is None else {"label": y})))
     n_out = int((scores < detector.offset_).sum())
     print(f"wrote {len(X)} scores ({score_type}) to {out}; {n_out} below the offset")
     print(f"offset {detector.offset_:.4f}: the {args.contamination:.0%} quantile on held-out rows")
@@ -204,23 +226,26 @@ def cmd_compare(args) -> None:
     """vaekit compare: four models at one latent size, as tables and a plot."""
     params = {k: vars(args)[k] for k in estimator_params() if k in vars(args)}
     n = params.pop("n_components", 2)
-    check_models(n, args.seed, **params)  # before any data is read
-    dataset = load_dataset(args.data, data_dir=args.data_dir, binarize=args.binarize)
+    mode, binarized = binarize_settings(args.binarize)  # as for train, before any data is read
+    check_models(n, args.seed, **(binarized | params))
+    dataset = load_dataset(args.data, data_dir=args.data_dir, binarize=mode, seed=args.seed)
     (X_train, y_train), (X_test, y_test) = held_out(dataset, args.test_fraction, args.seed)
     X_train = in_memory(X_train)  # PCA and factor analysis need the rows in memory
-    defaults = data_defaults(dataset, args.binarize)
-    models = default_models(n, args.seed, **(defaults | params))
+    settings = data_defaults(dataset, mode, params.get("likelihood")) | binarized | params
+    models = default_models(n, args.seed, **settings)  # one preprocessing for all four
     out = Path(args.out or f"compare-{dataset.name}")
     out.mkdir(parents=True, exist_ok=True)
     rows = compare(
         X_train, X_test, y_train, y_test, n_components=n, models=models, n_samples=args.samples
     )
-    table = to_markdown(rows)
-    if dataset.kind == "binary":
-        table += (
-            "\nThe data are binary: the VAE's log p(x) is a probability, PCA's and factor "
-            "analysis's are Gaussian densities, so those columns do not compare.\n"
-        )
+    seen = describe_preprocessing(
+        dataset.name,
+        dataset.kind,
+        X_train.shape[1],
+        binarize=args.binarize,
+        standardize=settings.get("standardize", False),
+    )
+    table = to_markdown(rows, seen)
     write_atomic(out / "comparison.md", table.encode())
     write_csv(rows, out / "comparison.csv")
     plots.comparison_bars(rows, out / "comparison.png", title=f"{dataset.name}, {n}-D latent")
@@ -244,7 +269,7 @@ def cmd_demo(args) -> None:
             for model in ("vae", "autoencoder")
         }
     for model, run in runs.items():
-        print(f"\n{model} on digits ({run.info['epochs']} epochs):")
+        print(f"\n{model} on digits ({count(run.info['epochs'], 'epoch')}):")
         print_training(run.info)
         print_metrics(run.info["metrics"])
         print(f"report: {run.folder / 'report.html'}")

@@ -12,6 +12,7 @@ import inspect
 from ..estimators.params import PARAMS, Param
 from ..estimators.registry import MODELS
 from ..exceptions import ConfigError
+from ..reproduce import UNFLAGGED
 
 try:
     import tomllib
@@ -30,15 +31,15 @@ RUN_OPTIONS = (
 )
 
 #: Parameters that are no flag: networks cannot be typed, and the run sets the others from
-#: its own options (--binarize, --seed, --quiet).
-SKIPPED_PARAMS = {"encoder", "decoder", "random_state", "verbose", "binarize"}
+#: its own options (--binarize, --seed, --quiet). The reproduce command relies on the same set.
+SKIPPED_PARAMS = UNFLAGGED
 
 #: The defaults that ``runs.data_defaults`` picks from the data when the flag is not given.
 DATA_DEFAULTS = {
     "likelihood": "bernoulli for binary data or with a --binarize other than none, "
     "gaussian otherwise",
-    "standardize": "on when the data have values outside [0, 1] and --binarize is not "
-    "dynamic, off otherwise",
+    "standardize": "on when the data have values outside [0, 1], --binarize is none and the "
+    "likelihood gaussian, off otherwise",
     "image_shape": "the shape of image data unless their values fall outside [0, 1], "
     "none for tables",
 }
@@ -72,6 +73,17 @@ def fraction(text: str) -> float:
         value = -1.0
     if not 0 < value < 1:
         raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
+    return value
+
+
+def outlier_fraction(text: str) -> float:
+    """An argparse type: a number in (0, 0.5], as an outlier detector's contamination."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 0.5:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 0.5], got {text!r}")
     return value
 
 
@@ -142,6 +154,13 @@ def _help(param: Param, defaults: dict[str, object]) -> str:
     return f"{param.summary()} ({'; '.join(notes)})".replace("%", "%%")
 
 
+def _metavar(param: Param) -> str:
+    """``{mlp,linear,conv}`` for a closed set of choices, else the name in capitals."""
+    if param.choices is None:
+        return param.name.upper()
+    return "{" + ",".join(_shown(c) for c in param.choices) + "}"
+
+
 def _converter(param: Param, default):
     kind = param.cli or (str if param.choices else type(default))
     convert = _int_tuple if kind is tuple else kind
@@ -178,7 +197,7 @@ def add_estimator_flags(parser: argparse.ArgumentParser) -> None:
                 type=_converter(param, default),
                 choices=param.choices,
                 default=argparse.SUPPRESS,
-                metavar=name.upper(),
+                metavar=_metavar(param),
                 help=_help(param, defaults),
             )
 

@@ -3,40 +3,29 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import io
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from ..engine.sources import count
 from ..exceptions import ConfigError
 from ..io import write_atomic
+from ..metric_text import METRICS, value_text
 from ..runs import TRAINING_WARNINGS
-
-METRIC_LABELS = {
-    "n_examples": "examples",
-    "log_likelihood": "log p(x), nats/example",
-    "elbo": "ELBO, nats/example",
-    "kl": "KL(q||p), nats/example",
-    "active_units": "active latent units",
-    "bits_per_dim": "bits/dim (-log p(x))",
-    "squared_error": "squared error/example",
-    "reconstruction_nll_at_code": "-log p(x|code), nats",
-}
 
 
 def print_metrics(metrics: dict) -> None:
-    """The numbers a person reads first, labelled with their units."""
-    for key, label in METRIC_LABELS.items():
-        if key not in metrics:
-            continue
-        value = metrics[key]
-        text = f"{value:.3f}" if isinstance(value, float) else str(value)
-        if key == "log_likelihood":
-            text += f" ± {metrics['log_likelihood_sem']:.3f} (K={metrics['importance_samples']})"
-        if key == "active_units":
-            text += f" of {len(metrics['kl_per_unit'])}"
-        print(f"  {label:<24}{text}")
+    """The numbers a person reads first, labelled with their units (``metric_text.METRICS``)."""
+    for key, metric in METRICS.items():
+        if metric.label is not None and key in metrics:
+            print(f"  {metric.label:<24}{value_text(key, metrics, _number)}")
+
+
+def _number(value) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
 def print_training(info: dict) -> None:
@@ -48,11 +37,12 @@ def print_training(info: dict) -> None:
     if stopped_by == "early_stopping":
         patience = info["params"]["patience"]
         line = (
-            f"stopped early at epoch {epochs}: no better validation loss for {patience} epochs; "
+            f"stopped early at epoch {epochs}: no better validation loss for "
+            f"{count(patience, 'epoch')}; "
             f"kept the weights of epoch {training['best_epoch']}"
         )
     elif stopped_by == "max_epochs":
-        line = f"stopped at max_epochs ({epochs} epochs)"
+        line = f"stopped at max_epochs ({count(epochs, 'epoch')})"
     else:
         line = (
             f"stopped when max_time ran out ({info['training_seconds'] / 60:.1f} min of training)"
@@ -60,6 +50,10 @@ def print_training(info: dict) -> None:
     print(f"  {line}")
     for message in training["warnings"]:
         print(f"  warning: {message}")
+    if names := info["data"].get("label_names"):
+        shown = ", ".join(f"{i} = {name}" for i, name in enumerate(names[:10]))
+        more = f" and {len(names) - 10} more" if len(names) > 10 else ""
+        print(f"  class labels by id: {shown}{more} (kept in run.json)")
 
 
 @contextlib.contextmanager
@@ -83,29 +77,59 @@ def npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def csv_bytes(array: np.ndarray, header: str, fmt) -> bytes:
+def table_bytes(columns: dict[str, np.ndarray]) -> bytes:
+    """A CSV table with a header: floats as %.6g, whole numbers and class names as they are."""
     buffer = io.StringIO()
-    np.savetxt(buffer, array, delimiter=",", header=header, comments="", fmt=fmt)
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(zip(*(_cells(values) for values in columns.values()), strict=True))
     return buffer.getvalue().encode()
+
+
+def _cells(values: np.ndarray) -> list[str]:
+    values = np.asarray(values)
+    if values.dtype.kind == "f":
+        return [f"{v:.6g}" for v in values.tolist()]
+    return [str(v) for v in values.tolist()]
+
+
+def feature_columns(run, rows: np.ndarray, suffix: str = "") -> dict[str, np.ndarray]:
+    """The rows' columns, named as the training table's header named them (else x1, x2, ...)."""
+    names = run.feature_names or [f"x{i + 1}" for i in range(rows.shape[1])]
+    return {f"{name}{suffix}": rows[:, j] for j, name in enumerate(names)}
 
 
 def save_image(path: Path, run, draw) -> None:
     if path.suffix != ".png":
         raise ConfigError(f"Write the picture to a .png file, not {path.name}.")
     if run.image_shape is None:
-        raise ConfigError("This run's data are not images, so there is no picture to draw.")
+        raise ConfigError(
+            "This run's data are not images, so there is no picture to draw; write the rows "
+            f"to a table instead (--out {path.with_suffix('.csv').name})."
+        )
     if not path.parent.is_dir():
         raise ConfigError(f"Cannot write {path}: folder {path.parent} does not exist.")
     print(f"wrote {draw(path)}")
 
 
+def as_images(rows: np.ndarray, run) -> np.ndarray:
+    """Rows of an image run in the shape its images came in: (n, H, W) for one channel, else
+    (n, H, W, C) or (n, C, H, W) as the training array had them; tables stay rows."""
+    if run.image_shape is None:
+        return rows
+    channels, height, width = run.image_shape
+    images = rows.reshape(len(rows), channels, height, width)
+    if channels == 1:
+        return images[:, 0]
+    return images.transpose(0, 2, 3, 1) if run.info["data"].get("channels_last") else images
+
+
 def save_rows(rows: np.ndarray, path: Path, run, draw) -> None:
+    """Rows to .npy (images in their own shape), .csv (the table's column names) or a picture."""
     if path.suffix == ".npy":
-        write_output(path, npy_bytes(rows))
+        write_output(path, npy_bytes(as_images(rows, run)))
     elif path.suffix == ".csv":
-        write_output(
-            path, csv_bytes(rows, ",".join(f"x{i + 1}" for i in range(rows.shape[1])), "%.6g")
-        )
+        write_output(path, table_bytes(feature_columns(run, rows)))
     else:
         save_image(path, run, draw)
         return

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 
 from .. import __version__
 from ..estimators.anomaly import SCORE_TYPES
 from ..estimators.registry import MODELS
+from ..estimators.vae import SAMPLERS
 from ..runs import DATA_BINARIZE
 from . import commands
-from .flags import add_estimator_flags, fraction, positive_int
+from .flags import add_estimator_flags, fraction, outlier_fraction, positive_int
+
+DATA_HELP = (
+    "a dataset name (digits, mnist, fashion-mnist, binarized-mnist), a .npy, .npz or .csv "
+    "file, or a folder of PNG/JPEG images"
+)
+RUN_HELP = "a run folder written by 'vaekit train' (holds run.json and the model)"
 
 EXAMPLES = {
     "train": "vaekit train digits --n-components 2 --max-epochs 50 --out runs/digits",
@@ -27,10 +35,34 @@ EXAMPLES = {
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, reporting a usage mistake like every other error: one line, exit status 2."""
+    """argparse, reporting a usage mistake like every other error: one line, exit status 2,
+    pointing to the help of the command it was made in, with the closest flags to a misspelt
+    one."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.commands: dict[str, argparse.ArgumentParser] = {}
 
     def error(self, message: str):
         self.exit(2, f"vaekit: error: {message}; see '{self.prog} --help'.\n")
+
+    def parse_args(self, args=None, namespace=None):
+        namespace, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = self.commands.get(getattr(namespace, "command", None), self)
+            command.error(f"unrecognized arguments: {' '.join(extras)}{_suggest(extras, command)}")
+        return namespace
+
+
+def _suggest(extras: list[str], parser: argparse.ArgumentParser) -> str:
+    """' (did you mean --max-epochs?)' for the flags closest to the unknown ones, if any."""
+    known = [flag for action in parser._actions for flag in action.option_strings]
+    close = []
+    for word in extras:
+        if word.startswith("--"):
+            close += difflib.get_close_matches(word.split("=")[0], known, n=3, cutoff=0.7)
+    close = list(dict.fromkeys(close))
+    return f" (did you mean {' or '.join(close)}?)" if close else ""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,12 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         sub.set_defaults(handler=handler)
+        parser.commands[name] = sub
         return sub
 
     def data_options(sub, default="the run's held-out test rows") -> None:
         sub.add_argument(
             "--data",
-            help=f"a dataset name, a .npy/.npz/.csv file or an image folder (default: {default})",
+            metavar="DATA",
+            help=f"{DATA_HELP} (default: {default})",
         )
         sub.add_argument(
             "--data-dir", help="folder holding dataset files (default: $VAEKIT_DATA or the cache)"
@@ -71,23 +105,31 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "data",
         nargs="?",
-        help="digits, mnist, fashion-mnist, binarized-mnist, a .npy, .npz or .csv file, a folder",
+        help=f"the data to train on: {DATA_HELP}",
     )
     train.add_argument("--model", choices=sorted(MODELS), help="vae (default) or autoencoder")
-    train.add_argument("--config", help="a TOML file with the same option names (flags win)")
-    train.add_argument("--out", help="the run folder to write (default: runs/DATA-MODEL)")
+    train.add_argument(
+        "--config", metavar="FILE", help="a TOML file with the same option names (flags win)"
+    )
+    train.add_argument(
+        "--out", metavar="RUN", help="the run folder to write (default: runs/DATA-MODEL)"
+    )
     train.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     train.add_argument(
         "--data-dir", help="folder holding dataset files (default: $VAEKIT_DATA or the cache)"
     )
     train.add_argument(
         "--binarize",
-        help="none, dynamic (a fresh draw per epoch), fixed (one seeded draw), or a threshold "
+        metavar="{none,dynamic,fixed,THRESHOLD}",
+        help="none keeps the values; dynamic draws a fresh Bernoulli binarisation of every "
+        "training batch, fixed one seeded draw (both for intensities in [0, 1]); a number "
+        "thresholds the data at it, x > THRESHOLD, and trains a bernoulli likelihood "
         "(default: none)",
     )
     train.add_argument(
         "--test-fraction",
         type=fraction,
+        metavar="FRACTION",
         help="held-out fraction for data without a test split (default: 0.1)",
     )
     train.add_argument(
@@ -99,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--checkpoint-every",
         type=positive_int,
+        metavar="N",
         help="epochs between checkpoints of the training state (default: 1)",
     )
     train.add_argument(
@@ -106,7 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RUN",
         help="finish the interrupted run RUN from its last checkpoint (no other options)",
     )
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument(
+        "--quiet", action="store_true", help="no progress bar or progress lines while training"
+    )
     add_estimator_flags(train)
 
     evaluate = command(
@@ -114,10 +159,14 @@ def build_parser() -> argparse.ArgumentParser:
         commands.cmd_evaluate,
         "Held-out log-likelihood (importance sampling), ELBO and reconstruction error.",
     )
-    evaluate.add_argument("run", help="a run folder written by vaekit train")
+    evaluate.add_argument("run", help=RUN_HELP)
     data_options(evaluate)
     evaluate.add_argument(
-        "--samples", type=positive_int, default=1000, help="importance samples K (default: 1000)"
+        "--samples",
+        type=positive_int,
+        default=1000,
+        metavar="K",
+        help="importance samples per row for log p(x) (default: 1000)",
     )
     evaluate.add_argument("--json", help="also write the numbers to this JSON file")
 
@@ -126,12 +175,27 @@ def build_parser() -> argparse.ArgumentParser:
         commands.cmd_sample,
         "Generate new examples: a picture (.png) or rows (.npy, .csv).",
     )
-    sample.add_argument("run", help="a run folder written by vaekit train")
-    sample.add_argument("-n", type=positive_int, default=64, help="how many (default: 64)")
-    sample.add_argument("--out", default="samples.png", help="output file (default: samples.png)")
-    sample.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    sample.add_argument("run", help=RUN_HELP)
+    sample.add_argument(
+        "-n", type=positive_int, default=64, help="how many examples to generate (default: 64)"
+    )
+    sample.add_argument(
+        "--out",
+        default="samples.png",
+        help="a grid of images (.png), or the rows (.npy, images in their own shape; .csv, with "
+        "the table's column names) (default: samples.png)",
+    )
+    sample.add_argument("--seed", type=int, default=0, help="seeds the latent draws (default: 0)")
     sample.add_argument(
         "--draw", action="store_true", help="draw x ~ p(x|z) instead of the decoder mean"
+    )
+    sample.add_argument(
+        "--sampler",
+        choices=SAMPLERS,
+        default="prior",
+        help="where z comes from: the prior p(z), or gmm, the Gaussian mixture fitted after "
+        "training to the codes of the training rows, which often draws more typical examples "
+        "(default: prior)",
     )
 
     reconstruct = command(
@@ -139,13 +203,23 @@ def build_parser() -> argparse.ArgumentParser:
         commands.cmd_reconstruct,
         "Reconstruct rows: originals beside reconstructions (.png), or rows (.npy, .csv).",
     )
-    reconstruct.add_argument("run", help="a run folder written by vaekit train")
+    reconstruct.add_argument("run", help=RUN_HELP)
     data_options(reconstruct)
     reconstruct.add_argument(
-        "-n", type=positive_int, default=16, help="how many rows (default: 16)"
+        "-n", type=positive_int, default=16, help="how many rows, from the first (default: 16)"
     )
     reconstruct.add_argument(
-        "--out", default="reconstructions.png", help="output file (default: reconstructions.png)"
+        "--out",
+        default="reconstructions.png",
+        help="a picture of originals above reconstructions (.png), or the reconstructed rows "
+        "(.npy, images in their own shape; .csv, with the table's column names) "
+        "(default: reconstructions.png)",
+    )
+    reconstruct.add_argument(
+        "--with-originals",
+        action="store_true",
+        help="for a .csv: each row's id, its original values, then its reconstruction "
+        "(columns NAME and NAME_reconstructed)",
     )
 
     encode = command(
@@ -153,20 +227,27 @@ def build_parser() -> argparse.ArgumentParser:
         commands.cmd_encode,
         "Embed rows (posterior means) into a .npy or .csv file, with labels when known.",
     )
-    encode.add_argument("run", help="a run folder written by vaekit train")
+    encode.add_argument("run", help=RUN_HELP)
     data_options(encode)
-    encode.add_argument("--out", required=True, help="a .npy or .csv file")
+    encode.add_argument(
+        "--out", required=True, help="a .npy file, or a .csv file with z1, z2, ... and the label"
+    )
 
     inter = command(
         "interpolate",
         commands.cmd_interpolate,
         "Decode straight lines in latent space between pairs of rows.",
     )
-    inter.add_argument("run", help="a run folder written by vaekit train")
+    inter.add_argument("run", help=RUN_HELP)
     data_options(inter)
-    inter.add_argument("--pairs", type=positive_int, default=4, help="how many pairs (default: 4)")
     inter.add_argument(
-        "--steps", type=positive_int, default=10, help="images per strip (default: 10)"
+        "--pairs", type=positive_int, default=4, help="how many pairs of rows (default: 4)"
+    )
+    inter.add_argument(
+        "--steps",
+        type=positive_int,
+        default=10,
+        help="decoded points on each line, ends included (default: 10)",
     )
     inter.add_argument(
         "--out", default="interpolation.png", help="output picture (default: interpolation.png)"
@@ -175,11 +256,16 @@ def build_parser() -> argparse.ArgumentParser:
     trav = command(
         "traverse", commands.cmd_traverse, "Sweep one latent unit at a time, the others at zero."
     )
-    trav.add_argument("run", help="a run folder written by vaekit train")
+    trav.add_argument("run", help=RUN_HELP)
     trav.add_argument(
-        "--dims", type=positive_int, default=8, help="at most this many units (default: 8)"
+        "--dims",
+        type=positive_int,
+        default=8,
+        help="sweep at most this many latent units (default: 8)",
     )
-    trav.add_argument("--steps", type=positive_int, default=9, help="images per unit (default: 9)")
+    trav.add_argument(
+        "--steps", type=positive_int, default=9, help="decoded points per unit (default: 9)"
+    )
     trav.add_argument(
         "--span", type=float, default=2.5, help="sweep z from -SPAN to SPAN (default: 2.5)"
     )
@@ -193,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Anomaly scores per row, to CSV: the score (higher is more normal), its distance to the "
         "offset (the contamination quantile on the run's held-out rows) and +1/-1.",
     )
-    score.add_argument("run", help="a run folder written by vaekit train")
+    score.add_argument("run", help=RUN_HELP)
     data_options(score)
     score.add_argument(
         "--score-type",
@@ -201,15 +287,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="log_likelihood (VAE default), elbo, or reconstruction (autoencoder default)",
     )
     score.add_argument(
-        "--contamination", type=float, default=0.1, help="expected outlier fraction (default: 0.1)"
+        "--contamination",
+        type=outlier_fraction,
+        default=0.1,
+        metavar="FRACTION",
+        help="the expected fraction of outliers, in (0, 0.5]: the offset is that quantile of the "
+        "held-out rows' scores (default: 0.1)",
     )
     score.add_argument(
-        "--samples", type=positive_int, default=1000, help="importance samples K (default: 1000)"
+        "--samples",
+        type=positive_int,
+        default=1000,
+        metavar="K",
+        help="importance samples per row for log p(x) (default: 1000)",
     )
-    score.add_argument("--out", required=True, help="the CSV file to write")
+    score.add_argument(
+        "--out",
+        required=True,
+        help="the .csv file to write: row, score, decision, prediction (and label)",
+    )
 
     report = command("report", commands.cmd_report, "Redraw a run's pictures and report.html.")
-    report.add_argument("run", help="a run folder written by vaekit train")
+    report.add_argument("run", help=RUN_HELP)
     report.add_argument("--data-dir", help="folder holding dataset files")
 
     comp = command(
@@ -220,11 +319,20 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("data", help="a dataset name, a .npy/.npz/.csv file or an image folder")
     comp.add_argument("--out", help="folder for comparison.md/.csv/.png (default: compare-DATA)")
     comp.add_argument("--data-dir", help="folder holding dataset files")
-    comp.add_argument("--binarize", default="none", choices=DATA_BINARIZE, help="as for train")
+    comp.add_argument(
+        "--binarize",
+        default="none",
+        help=f"{', '.join(DATA_BINARIZE)} or a threshold, as for train; every model sees the "
+        "same binarised rows (default: none)",
+    )
     comp.add_argument("--test-fraction", type=fraction, default=0.1, help="as for train")
     comp.add_argument("--seed", type=int, default=0, help="seeds the split and the models")
     comp.add_argument(
-        "--samples", type=positive_int, default=1000, help="importance samples K (default: 1000)"
+        "--samples",
+        type=positive_int,
+        default=1000,
+        metavar="K",
+        help="importance samples per row for log p(x) (default: 1000)",
     )
     add_estimator_flags(comp)
 

@@ -45,7 +45,9 @@ def array_to_dataset(
     """A Dataset of float32 rows from a numeric array.
 
     3-D and 4-D arrays are images, put in (C, H, W) order; uint8 images are scaled by 1/255.
+    Labels may be class ids or class names (strings), which become ids in sorted order.
     """
+    channels_last = x.ndim == 4 and x.shape[3] in CHANNELS
     if x.dtype.kind not in "biuf":
         raise DataError(f"{name} holds {x.dtype} values; give a numeric array.")
     if x.ndim == 2:
@@ -68,9 +70,38 @@ def array_to_dataset(
     if image_shape is not None and x.dtype == np.uint8:
         rows /= 255
     check_finite(rows, name)
-    labels = None if y is None else as_labels(y, rows.shape[0], name)
+    labels, label_names = (None, None) if y is None else class_ids(y, rows.shape[0], name)
     shape = None if image_shape is None else tuple(int(s) for s in image_shape)
-    return Dataset(name, rows, None, labels, None, shape, infer_kind(rows), None, feature_names)
+    kind = infer_kind(rows)
+    return Dataset(
+        name, rows, None, labels, None, shape, kind, None, feature_names, label_names, channels_last
+    )
+
+
+def class_ids(y: np.ndarray, n: int, name: str) -> tuple[np.ndarray, tuple[str, ...] | None]:
+    """Labels as int64 class ids, and the class names when the labels were strings.
+
+    Parameters
+    ----------
+    y : array-like of shape (n,)
+        Whole numbers, or strings naming the classes.
+    n : int
+        The number of examples.
+    name : str
+        The data's name, for the messages.
+
+    Returns
+    -------
+    ids : ndarray of int64, shape (n,)
+        The labels, or for names the index of each in the sorted class names.
+    names : tuple of str or None
+        The sorted class names; None for numeric labels.
+    """
+    y = np.asarray(y)
+    if y.dtype.kind in "USO" and y.ndim == 1 and y.shape[0] == n:
+        names, ids = np.unique(y.astype(str), return_inverse=True)
+        return ids.astype(np.int64), tuple(str(v) for v in names)
+    return as_labels(y, n, name), None
 
 
 def load_npy(path: Path) -> Dataset:

@@ -16,6 +16,9 @@ class Dataset:
     """Examples as float32 rows (images flattened C*H*W, row-major), with optional splits.
 
     ``train`` is a ``DataSource`` read from disk for data too large to load (``data.large``).
+    Labels are class ids; ``label_names`` (when the file named its classes) gives the name of
+    each id. ``feature_names`` are a table's column names; ``channels_last`` says that colour
+    images came as (n, H, W, C).
     """
 
     name: str
@@ -27,6 +30,8 @@ class Dataset:
     kind: str
     valid: np.ndarray | None = None
     feature_names: tuple[str, ...] | None = None
+    label_names: tuple[str, ...] | None = None
+    channels_last: bool = False
 
 
 def infer_kind(x: np.ndarray) -> str:

@@ -78,9 +78,25 @@ def locate(source: Source, data_dir: str | os.PathLike | None, download: bool) -
         if download:
             raise DataError(f"{put}, or leave out --data-dir to download them into the cache.")
         raise DataError(f"{put} (or pass --data-dir / set VAEKIT_DATA), or allow the download.")
-    for file in missing:
-        found[file] = download_file(source, file)
+    for i, file in enumerate(missing):
+        try:
+            found[file] = download_file(source, file)
+        except _Unreachable as err:  # offline: name every file still to be put in place
+            folder = cache_root() / source.name
+            raise DataError(
+                f"Could not download {err.url} ({err.reason}); check the network, or put "
+                f"{', '.join(missing[i:])} in {folder}/ yourself (or pass --data-dir / set "
+                "VAEKIT_DATA)."
+            ) from None
     return found
+
+
+class _Unreachable(Exception):
+    """A download that could not reach its server (``locate`` says which files are missing)."""
+
+    def __init__(self, url: str, reason):
+        super().__init__(url)
+        self.url, self.reason = url, reason
 
 
 def download_file(source: Source, file: str) -> Path:
@@ -115,18 +131,16 @@ def _fetch(url: str, out: BinaryIO, target: Path) -> str:
         with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
             size = response.headers.get("Content-Length")
             total = int(size) if size and size.isdigit() else None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=target.name, leave=False) as bar:
+            with tqdm(
+                total=total, unit="B", unit_scale=True, desc=target.name, leave=False, disable=None
+            ) as bar:
                 while chunk := response.read(_CHUNK):
                     out.write(chunk)
                     digest.update(chunk)
                     received += len(chunk)
                     bar.update(len(chunk))
     except (urllib.error.URLError, http.client.HTTPException, OSError) as err:
-        reason = getattr(err, "reason", None) or err
-        raise DataError(
-            f"Could not download {url} ({reason}); check the network, or put {target.name} in "
-            f"{target.parent}/ yourself."
-        ) from None
+        raise _Unreachable(url, getattr(err, "reason", None) or err) from None
     if total is not None and received != total:
         raise DataError(
             f"The download of {url} stopped after {received} of {total} bytes; run the command "

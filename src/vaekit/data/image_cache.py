@@ -123,7 +123,9 @@ def _write_images(
         "shape": (len(files), channels, height, width),
     }
     np.lib.format.write_array_header_1_0(out, header)
-    for path in tqdm(files, desc="Decoding images", unit="image", disable=not progress):
+    for path in tqdm(
+        files, desc="Decoding images", unit="image", disable=None if progress else True
+    ):
         with open_image(path) as image:
             try:
                 converted = image.convert(mode)

@@ -61,7 +61,9 @@ def image_format(
         For images of more than 8 bits, or a folder that mixes sizes or grayscale and colour.
     """
     modes, sizes = [], []
-    for path in tqdm(files, desc="Checking images", unit="image", disable=not progress):
+    for path in tqdm(
+        files, desc="Checking images", unit="image", disable=None if progress else True
+    ):
         with open_image(path) as image:
             if image.mode in ("I", "F") or image.mode.startswith("I;"):
                 raise DataError(

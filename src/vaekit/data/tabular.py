@@ -1,4 +1,5 @@
-"""User CSV files: numeric, comma-separated, with an optional header and label column."""
+"""User CSV files: numeric, comma-separated, with an optional header and a label column of
+class ids or class names."""
 
 from __future__ import annotations
 
@@ -32,36 +33,47 @@ def load_csv(path: Path) -> Dataset:
                 f"{path} line {line} has {len(row)} values, expected {width}; "
                 "every row needs the same number of columns."
             )
+    labels = [j for j, name in enumerate(header or ()) if name.lower() in LABEL_COLUMNS]
+    if len(labels) > 1:
+        names = ", ".join(header[j] for j in labels)
+        raise DataError(f"{path} has several label columns ({names}); keep one.")
+    keep = [j for j in range(width) if j not in labels]
+    if not keep:
+        raise DataError(f"{path} has a label column but no feature columns; add features.")
+    x = _numbers(path, lines, rows, header, keep)
+    y = None
+    if labels:
+        y = np.array([row[labels[0]].strip() for row in rows])
+        if all(_is_number(cell) for cell in y):
+            y = y.astype(np.float64)
+    names = None if header is None else tuple(header[j] for j in keep)
+    return array_to_dataset(x, path.name, y, names)
+
+
+def _numbers(path: Path, lines: list[int], rows: list[list[str]], header, keep: list[int]):
+    """The ``keep`` columns of the rows as float64, refusing text and non-finite values."""
     try:
-        x = np.array(rows, dtype=np.float64)
+        x = np.array([[row[j] for j in keep] for row in rows], dtype=np.float64)
     except ValueError:
         line, column, cell = next(
-            (line, j, cell)
+            (line, j, row[j])
             for line, row in zip(lines, rows, strict=True)
-            for j, cell in enumerate(row)
-            if not _is_number(cell)
+            for j in keep
+            if not _is_number(row[j])
         )
         raise DataError(
             f"{path} line {line}, column {_column(header, column)} holds {cell!r}, which is not a "
-            "number; vaekit reads numeric CSV files only."
+            "number; feature columns must be numeric (a label column may name the classes)."
         ) from None
     bad = ~np.isfinite(x)
     if bad.any():
         i, j = np.argwhere(bad)[0]
         raise DataError(
             f"{path} contains NaN or infinite values in {count(int(bad.any(axis=1).sum()), 'row')} "
-            f"(the first at line {lines[i]}, column {_column(header, j)}); clean or drop them."
+            f"(the first at line {lines[i]}, column {_column(header, keep[j])}); clean or drop "
+            "them."
         )
-    labels = [j for j, name in enumerate(header or ()) if name.lower() in LABEL_COLUMNS]
-    if len(labels) > 1:
-        names = ", ".join(header[j] for j in labels)
-        raise DataError(f"{path} has several label columns ({names}); keep one.")
-    y = x[:, labels[0]] if labels else None
-    keep = [j for j in range(width) if j not in labels]
-    if not keep:
-        raise DataError(f"{path} has a label column but no feature columns; add features.")
-    names = None if header is None else tuple(header[j] for j in keep)
-    return array_to_dataset(x[:, keep], path.name, y, names)
+    return x
 
 
 def _read_rows(path: Path) -> tuple[list[int], list[list[str]]]:

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from ..exceptions import TrainingError
 from .checkpoint import Checkpoint, TrainingState
 from .devices import autocast, gradient_scaler, to_device
+from .progress import EpochProgress
 from .schedules import LEARNING_RATE_SCHEDULES, Budget, Clock, Warmup
 from .sources import DataSource
 
@@ -234,20 +234,14 @@ class Trainer:
     def run(self) -> TrainingResult:
         """Train until the budget is spent or early stopping fires; restore the best weights."""
         state, options = self.state, self.options
-        bar = tqdm(
-            desc="training",
-            unit="epoch",
-            initial=state.epoch,
-            total=options.max_epochs,
-            disable=not options.verbose,
-        )
+        progress = EpochProgress(state.epoch, options.max_epochs, options.verbose)
         torch.set_flush_denormal(True)
         try:
             while not state.finished:
-                self.run_epoch(bar)
+                self.run_epoch(progress)
         finally:
             torch.set_flush_denormal(False)
-            bar.close()
+            progress.close()
         early = options.patience is not None and state.since_best >= options.patience
         if early:
             stopped_by = "early_stopping"
@@ -262,7 +256,7 @@ class Trainer:
         self.module.eval()
         return TrainingResult(state.history, stopped_by, best_epoch)
 
-    def run_epoch(self, bar) -> None:
+    def run_epoch(self, progress: EpochProgress) -> None:
         """One epoch, its validation, its record, early stopping and the checkpoint."""
         state, options = self.state, self.options
         epoch = state.epoch
@@ -280,8 +274,7 @@ class Trainer:
         state.history.append(record)
         state.epoch = epoch + 1
         state.seconds += record["seconds"]
-        bar.update()
-        bar.set_postfix(loss=f"{record['loss']:.3f}", val=f"{record.get('val_loss', math.nan):.3f}")
+        progress.update(record)
         clock = Clock(state.epoch, state.seconds)
         stop = self.early_stopping(record, clock)
         state.finished = stop or self.budget.spent(clock)

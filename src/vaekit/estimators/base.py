@@ -28,7 +28,7 @@ from ..engine.checkpoint import Checkpoint, fingerprint
 from ..engine.devices import check_precision, inference_device, resolve_device
 from ..engine.loop import TrainingOptions, TrainingResult, train
 from ..engine.schedules import Warmup, parse_duration
-from ..engine.sources import DataSource, as_source
+from ..engine.sources import DataSource, as_source, count
 from ..exceptions import ConfigError, DataError
 from ..io import save_folder
 from ..model.distributions import Likelihood, likelihood_class, make_likelihood
@@ -288,7 +288,9 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         source = data if isinstance(data, DataSource) else as_source(data)
         rng = np.random.default_rng(seed_from(self.random_state)) if draw else None
         out = []
-        bar = tqdm(total=len(source), desc=progress, unit="row", disable=progress is None)
+        bar = tqdm(
+            total=len(source), desc=progress, unit="row", disable=True if progress is None else None
+        )
         for _, rows in source.chunks(PREDICT_BATCH):
             if rng is not None:
                 rows = (rng.random(rows.shape) < rows).astype(np.float32)
@@ -366,8 +368,8 @@ def _warn_if_still_improving(result: TrainingResult) -> None:
     budget = "max_epochs" if result.stopped_by == "max_epochs" else "max_time"
     what = "validation loss" if key == "val_loss" else "training loss"
     warnings.warn(
-        f"Training stopped at {budget} after {len(losses)} epochs while the {what} was still "
-        f"falling (its best at epoch {best}); raise {budget} for a better fit.",
+        f"Training stopped at {budget} after {count(len(losses), 'epoch')} while the {what} "
+        f"was still falling (its best at epoch {best}); raise {budget} for a better fit.",
         ConvergenceWarning,
         stacklevel=3,
     )

@@ -27,6 +27,10 @@ ACTIVE_UNIT_THRESHOLD = 0.01
 GMM_MAX_ROWS = 100_000
 
 
+#: Where ``sample`` draws z from: the prior p(z), or the mixture fitted to the codes.
+SAMPLERS = ("prior", "gmm")
+
+
 class VAE(LatentEstimator):
     """Variational autoencoder: a density model, a transformer and a generator.
 
@@ -231,7 +235,7 @@ class VAE(LatentEstimator):
         """Latent codes z: (n_samples, n_components) from the prior or the fitted mixture."""
         check_is_fitted(self)
         require(is_int(n_samples, 1), "n_samples must be a positive integer.")
-        require(sampler in ("prior", "gmm"), "sampler must be 'prior' or 'gmm'.")
+        require(sampler in SAMPLERS, "sampler must be 'prior' or 'gmm'.")
         seed = seed_from(self.random_state if random_state is None else random_state)
         if sampler == "prior":
             generator = torch.Generator(self._inference_device()).manual_seed(seed)
