@@ -1,0 +1,57 @@
+"""Runs: an estimator trained on a dataset, in a folder with its model, metrics, pictures and
+report, and what the commands do with one (``vaekit train``, ``evaluate``, ``sample``, ...).
+
+``folder`` trains, resumes and opens run folders; ``data`` holds their held-out splits and the
+parameters that suit the data; ``pictures`` and ``report`` draw the pictures and write
+report.html; ``metric_text`` names every metric; ``reproduce`` spells the command that trains a
+run again; ``shift`` warns about data unlike the run's.
+"""
+
+from .data import (
+    DATA_BINARIZE,
+    binarize_settings,
+    check_likelihood_fits,
+    check_scaling,
+    data_defaults,
+    held_out,
+    in_memory,
+    named_labels,
+)
+from .folder import (
+    CHECKPOINT_FOLDER,
+    PARTIAL_SUFFIX,
+    REQUEST_FILE,
+    RUN_FILE,
+    TRAINING_WARNINGS,
+    Run,
+    open_run,
+    partial_folder,
+    resume_run,
+    train_run,
+)
+from .pictures import build_report, draw_pictures, interpolate, traverse
+
+__all__ = [
+    "CHECKPOINT_FOLDER",
+    "DATA_BINARIZE",
+    "PARTIAL_SUFFIX",
+    "REQUEST_FILE",
+    "RUN_FILE",
+    "TRAINING_WARNINGS",
+    "Run",
+    "binarize_settings",
+    "build_report",
+    "check_likelihood_fits",
+    "check_scaling",
+    "data_defaults",
+    "draw_pictures",
+    "held_out",
+    "in_memory",
+    "interpolate",
+    "named_labels",
+    "open_run",
+    "partial_folder",
+    "resume_run",
+    "train_run",
+    "traverse",
+]

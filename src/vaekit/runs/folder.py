@@ -1,0 +1,316 @@
+"""The run folder: train a run into it, resume an interrupted one, open a finished one.
+
+The folder holds the saved model (config.json, model.safetensors, metrics.jsonl), ``run.json``
+(the effective configuration: model, data, parameters, metrics), the PNG pictures,
+``report.html`` and ``training_state/`` (the last training checkpoint). It is assembled in
+``<folder>.partial`` beside the target and renamed into place at the end. A failed run leaves
+nothing behind; a killed or interrupted one leaves the partial folder, with ``request.json``
+(what was asked for) and its latest checkpoint, and ``resume_run`` finishes it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+
+from .. import __version__
+from ..data import DATASETS, load_dataset
+from ..engine.checkpoint import STATE_JSON
+from ..engine.devices import resolve_device
+from ..estimators import LatentEstimator, load
+from ..estimators.registry import model_class
+from ..evaluation import evaluate
+from ..exceptions import (
+    ConfigError,
+    DataError,
+    ModelFileError,
+    PosteriorCollapseWarning,
+    TrainingInterrupted,
+)
+from ..io import write_atomic
+from .data import (
+    binarize_settings,
+    check_likelihood_fits,
+    check_scaling,
+    data_defaults,
+    held_out,
+    in_memory,
+    named_labels,
+)
+from .pictures import build_report
+from .reproduce import train_command
+from .shift import feature_range, warn_if_unlike
+
+RUN_FILE = "run.json"
+REQUEST_FILE = "request.json"
+CHECKPOINT_FOLDER = "training_state"
+PARTIAL_SUFFIX = ".partial"
+REQUEST_KEYS = {"source", "model", "params", "data_dir", "binarize", "test_fraction", "seed"}
+REQUEST_KEYS |= {"pictures", "checkpoint_every"}
+#: Warnings about how training went, kept in run.json and repeated by the CLI's summary.
+TRAINING_WARNINGS = (ConvergenceWarning, PosteriorCollapseWarning)
+REPORT_SAMPLES = 100  # importance samples for the log-likelihood shown in a run's report
+
+
+@dataclass
+class Run:
+    """A trained run folder: the estimator, the data description and the effective config."""
+
+    folder: Path
+    estimator: LatentEstimator
+    info: dict
+
+    @property
+    def image_shape(self) -> tuple[int, int, int] | None:
+        shape = self.info["data"].get("image_shape")
+        return tuple(shape) if shape else None
+
+    def load_data(self, source: str | None = None, data_dir: str | None = None):
+        """(X, y) to work on: ``source`` if given, else the test split of the training data.
+
+        ``y`` holds the labels as the data name them: class names where the file gave names.
+        """
+        data = self.info["data"]
+        if source is None:
+            dataset = load_dataset(
+                data["source"],
+                data_dir=data_dir or data.get("data_dir"),
+                binarize=data["binarize"],
+                seed=data["seed"],
+            )
+            X, y = held_out(dataset, data["test_fraction"], data["seed"])[1]
+            return X, named_labels(y, dataset.label_names)
+        dataset = load_dataset(
+            source, data_dir=data_dir, binarize=data["binarize"], seed=data["seed"]
+        )
+        parts = [(in_memory(dataset.train), dataset.y_train)]
+        if dataset.test is not None:
+            parts.append((dataset.test, dataset.y_test))
+        X = np.concatenate([p[0] for p in parts])
+        expected = self.estimator.n_features_in_
+        if X.shape[1] != expected:
+            raise DataError(
+                f"{source} has {X.shape[1]} features per row, but this run's model was trained "
+                f"on {expected}; give data of the same kind as {data['name']}."
+            )
+        warn_if_unlike(X, data.get("held_out_range"), source)
+        labelled = all(p[1] is not None for p in parts)
+        y = np.concatenate([p[1] for p in parts]) if labelled else None
+        return X, named_labels(y, dataset.label_names)
+
+    @property
+    def feature_names(self) -> list[str] | None:
+        """The training table's column names, if it had a header."""
+        return self.info["data"].get("feature_names")
+
+def train_run(
+    source: str,
+    *,
+    model: str = "vae",
+    params: dict | None = None,
+    out: str | os.PathLike | None = None,
+    data_dir: str | None = None,
+    binarize: str = "none",
+    test_fraction: float = 0.1,
+    seed: int = 0,
+    overwrite: bool = False,
+    pictures: bool = True,
+    checkpoint_every: int = 1,
+    verbose: bool = True,
+    resume: bool = False,
+) -> Run:
+    """Train ``model`` on ``source`` and write the run folder; returns the Run.
+
+    The training state is checkpointed every ``checkpoint_every`` epochs; with ``resume`` the
+    interrupted run whose partial folder is beside ``out`` goes on from its last checkpoint
+    (``resume_run`` reads the other arguments back from that folder).
+    """
+    # The parameters, the device and a given output folder are checked before any data is read.
+    mode, binarized = binarize_settings(binarize)
+    check_scaling(params or {})
+    _make_estimator(model, {**(params or {}), "random_state": seed})._check_params()
+    resolve_device((params or {}).get("device", "auto"))
+    if out is not None and not resume:
+        _check_target(Path(out), partial_folder(Path(out)), overwrite)
+    dataset = load_dataset(source, data_dir=data_dir, binarize=mode, seed=seed)
+    check_likelihood_fits(dataset, (params or {}).get("likelihood"), binarize)
+    (X_train, _), (X_test, y_test) = held_out(dataset, test_fraction, seed)
+    effective = data_defaults(dataset, mode, (params or {}).get("likelihood")) | binarized
+    effective |= {"random_state": seed, "verbose": verbose} | (params or {})
+    estimator = _make_estimator(model, effective)
+    target = (
+        Path(out) if out is not None else _free_folder(Path("runs") / f"{dataset.name}-{model}")
+    )
+    if out is None and not resume:
+        _check_target(target, partial_folder(target), overwrite)
+    request = {
+        "source": _source_text(source),
+        "model": model,
+        "params": _jsonable(params or {}),
+        "data_dir": None if data_dir is None else str(Path(data_dir).resolve()),
+        "binarize": binarize,
+        "test_fraction": test_fraction,
+        "seed": seed,
+        "pictures": pictures,
+        "checkpoint_every": checkpoint_every,
+    }
+    with _staging(target, resume) as staging:
+        if not resume:
+            write_atomic(staging / REQUEST_FILE, (json.dumps(request, indent=2) + "\n").encode())
+        with warnings.catch_warnings(record=True) as caught:
+            for category in TRAINING_WARNINGS:
+                warnings.simplefilter("always", category)
+            estimator.fit(
+                X_train,
+                checkpoint_dir=staging / CHECKPOINT_FOLDER,
+                checkpoint_every=checkpoint_every,
+            )
+        for w in caught:  # recorded for run.json, and passed on to the caller
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        estimator.save(staging)
+        info = {
+            "vaekit_version": __version__,
+            "model": model,
+            "command": train_command(request),
+            "data": {
+                "source": request["source"],
+                "name": dataset.name,
+                "data_dir": request["data_dir"],
+                "binarize": mode,
+                "seed": seed,
+                "test_fraction": test_fraction,
+                "kind": dataset.kind,
+                "image_shape": list(dataset.image_shape) if dataset.image_shape else None,
+                "n_train": len(X_train),
+                "n_test": len(X_test),
+                "held_out_range": feature_range(in_memory(X_test)),
+                "feature_names": _list(dataset.feature_names),
+                "label_names": _list(dataset.label_names),
+                "channels_last": dataset.channels_last,
+            },
+            "params": _jsonable(estimator.get_params()),
+            "training_seconds": round(sum(r["seconds"] for r in estimator.history_), 2),
+            "epochs": estimator.n_epochs_,
+            "training": {
+                "stopped_by": estimator.stopped_by_,
+                "best_epoch": estimator.best_epoch_,
+                "warnings": [
+                    str(w.message) for w in caught if issubclass(w.category, TRAINING_WARNINGS)
+                ],
+            },
+        }
+        run = Run(staging, estimator, info)
+        info["metrics"] = evaluate(estimator, X_test, n_samples=REPORT_SAMPLES)
+        write_atomic(staging / RUN_FILE, (json.dumps(info, indent=2) + "\n").encode())
+        if pictures:
+            build_report(run, X_test, named_labels(y_test, dataset.label_names))
+    return Run(target, estimator, info)
+
+def resume_run(folder: str | os.PathLike, *, verbose: bool = True) -> Run:
+    """Finish an interrupted run: ``folder`` is the run's folder or its ``.partial`` folder."""
+    folder = Path(folder)
+    target = folder.with_name(folder.name.removesuffix(PARTIAL_SUFFIX))
+    partial = partial_folder(target)
+    if not (partial / REQUEST_FILE).is_file():
+        what = "a finished run" if (target / RUN_FILE).is_file() else "no interrupted run"
+        raise ConfigError(f"There is nothing to resume at {target}: it is {what}.")
+    try:
+        request = json.loads((partial / REQUEST_FILE).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        request = None
+    if not isinstance(request, dict) or set(request) != REQUEST_KEYS:
+        raise ModelFileError(f"{partial / REQUEST_FILE} is not a valid run request.")
+    return train_run(request.pop("source"), out=target, verbose=verbose, resume=True, **request)
+
+def partial_folder(target: Path) -> Path:
+    """Where the run for ``target`` is assembled, and where an interrupted one waits."""
+    return target.with_name(target.name + PARTIAL_SUFFIX)
+
+def _check_target(target: Path, partial: Path, overwrite: bool) -> None:
+    if (partial / REQUEST_FILE).is_file() and not overwrite:
+        raise ConfigError(
+            f"{partial} holds an interrupted run; finish it with 'vaekit train --resume "
+            f"{target}', or pass --overwrite to start afresh."
+        )
+    if target.exists() and not overwrite:
+        raise ConfigError(f"{target} already exists; choose another --out or pass --overwrite.")
+    shutil.rmtree(partial, ignore_errors=True)  # discarded, or killed before it held a request
+
+def open_run(folder: str | os.PathLike) -> Run:
+    """Load a run folder written by ``train_run``."""
+    folder = Path(folder)
+    path = folder / RUN_FILE
+    if not path.is_file():
+        raise ModelFileError(f"{folder} is not a vaekit run folder: {RUN_FILE} is missing.")
+    try:
+        info = json.loads(path.read_text())
+        info["data"]["source"]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
+        raise ModelFileError(f"{path} is not a valid run description.") from None
+    return Run(folder, load(folder), info)
+
+def _source_text(source) -> str:
+    """A dataset name as is; a file or folder as an absolute path, so runs work from anywhere."""
+    path = Path(source)
+    return str(path.resolve()) if str(source) not in DATASETS and path.exists() else str(source)
+
+def _make_estimator(model: str, params: dict) -> LatentEstimator:
+    cls = model_class(model)
+    accepted = cls().get_params()
+    if unknown := sorted(set(params) - set(accepted)):
+        raise ConfigError(f"Unknown {model} parameter(s): {', '.join(unknown)}.")
+    return cls(**params)
+
+def _list(names: tuple[str, ...] | None) -> list[str] | None:
+    return None if names is None else list(names)
+
+def _jsonable(params: dict) -> dict:
+    return {
+        k: list(v) if isinstance(v, tuple) else v
+        for k, v in params.items()
+        if k not in ("encoder", "decoder")
+    }
+
+def _free_folder(base: Path) -> Path:
+    candidate, n = base, 1
+    while candidate.exists():
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate
+
+class _staging:
+    """``target.partial``: replaces ``target`` on success and vanishes on a failure before the
+    first checkpoint; from then on it is kept (on Ctrl-C, a kill or an error) for resume_run."""
+
+    def __init__(self, target: Path, resume: bool):
+        self.target, self.resume = target, resume
+        self.path = partial_folder(target)
+
+    def __enter__(self) -> Path:
+        self.path.mkdir(parents=True, exist_ok=self.resume)
+        return self.path
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            raise TrainingInterrupted(
+                f"the last checkpoint is kept; finish the run with 'vaekit train --resume "
+                f"{self.target}'"
+            ) from None
+        if exc_type is not None:
+            if not (self.path / CHECKPOINT_FOLDER / STATE_JSON).is_file():
+                shutil.rmtree(self.path, ignore_errors=True)
+            return
+        old = None
+        if self.target.exists():
+            old = self.path.with_name(self.path.name + ".old")
+            os.replace(self.target, old)
+        os.replace(self.path, self.target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,191 @@
+"""A run's pictures and its report page: what is drawn, the captions, the configuration table."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .. import plots
+from ..estimators import LatentEstimator
+from ..estimators.registry import model_class
+from .report import write_report
+
+if TYPE_CHECKING:
+    from .folder import Run
+
+
+def build_report(run: Run, X: np.ndarray, y: np.ndarray | None) -> Path:
+    """Draw the run's pictures from held-out rows and write report.html.
+
+    Parameters
+    ----------
+    run : Run
+        The trained run; its folder receives the pictures and the page.
+    X, y : ndarray
+        Its held-out rows and their labels (None when unlabelled).
+
+    Returns
+    -------
+    Path
+        The report's path.
+    """
+    info = run.info
+    images = draw_pictures(run, X, y)
+    training = info.get("training", {})
+    return write_report(
+        run.folder,
+        title=f"vaekit {info['model']} on {info['data']['name']}",
+        metrics={
+            **info["metrics"],
+            "epochs": info["epochs"],
+            "training_seconds": info["training_seconds"],
+        },
+        held_out=info["data"]["n_test"],
+        training={**training, "patience": info["params"].get("patience")},
+        command=info.get("command"),
+        config=report_config(info),
+        history=run.estimator.history_,
+        images=images,
+        captions=figure_captions(run, X, y),
+    )
+
+def draw_curves(run: Run) -> Path:
+    """curves.png: the training curves, marking the weights kept and an early stop."""
+    training = run.info.get("training", {})
+    return plots.training_curves(
+        run.estimator.history_,
+        run.folder / "curves.png",
+        best_epoch=training.get("best_epoch"),
+        stopped_early=training.get("stopped_by") == "early_stopping",
+    )
+
+def report_config(info: dict) -> dict[str, dict]:
+    """run.json's configuration as the report's sections: the run, the data, the parameters."""
+    data = info["data"]
+    shape = data.get("image_shape")
+    return {
+        "Run": {
+            "model": f"{info['model']} (vaekit.{model_class(info['model']).__name__})",
+            "vaekit version": info["vaekit_version"],
+        },
+        "Data": {
+            "name": data["name"],
+            "source": data["source"],
+            **({"data folder": data["data_dir"]} if data.get("data_dir") else {}),
+            "values": _KIND_WORDS.get(data["kind"], data["kind"]),
+            "image shape": " × ".join(map(str, shape)) if shape else "none (rows of features)",
+            "rows": f"{data['n_train']} for training, {data['n_test']} held out",
+            "binarize": data["binarize"],
+            "test fraction": f"{data['test_fraction']} (for data without a test split)",
+            "seed": data["seed"],
+        },
+        "Estimator parameters": info["params"],
+    }
+
+_KIND_WORDS = {"binary": "binary, 0 or 1", "unit": "in [0, 1]", "real": "real numbers"}
+
+def figure_captions(run: Run, X: np.ndarray, y: np.ndarray | None) -> dict[str, str]:
+    """What each picture of ``draw_pictures`` shows, in a sentence, by its title."""
+    est, n = run.estimator, len(X)
+    code = "posterior mean" if est.density_model else "code"
+    codes = f"{code}s"
+    dims = est.n_components
+    layout = {1: " as a histogram", 2: ""}.get(dims, " on their two leading principal directions")
+    features = X.shape[1]
+    axes = {1: "as histograms", 2: "on the two features"}.get(
+        features, "on the data's two leading principal components"
+    )
+    span = inspect.signature(traverse).parameters["span"].default
+    return {
+        "samples": "Draws z ~ p(z) from the prior, each decoded to its mean E[x | z]; none "
+        "picked or sorted.",
+        "samples against data": f"The {n} held-out rows (dots) and {n} draws from the model "
+        f"(crosses), {axes}.",
+        "reconstructions": "Held-out images, each above its reconstruction: the decoder's mean "
+        f"at its {code}.",
+        "latent space": f"The {codes} of the {n} held-out rows{layout}, "
+        + ("coloured by label." if y is not None else "uncoloured (the rows have no labels)."),
+        "manifold": "The decoder's mean E[x | z] across the 2-D latent space, at evenly spaced "
+        "quantiles of the standard-normal prior on each axis.",
+        "interpolations": f"Each row decodes a straight line between the {codes} of two "
+        "held-out rows, from start to end.",
+        "latent traversals": f"Each row sweeps one latent unit from −{span} to {span} with the "
+        "others at 0, decoded to the mean.",
+        "training curves": _curves_caption(run),
+    }
+
+def _curves_caption(run: Run) -> str:
+    validated = any("val_loss" in record for record in run.estimator.history_)
+    rows = (
+        "the training rows (blue) and the validation rows (orange)"
+        if validated
+        else "the training rows"
+    )
+    text = f"The training objective and its terms per epoch, on {rows}, in nats per example."
+    training = run.info.get("training", {})
+    if training.get("best_epoch") is not None:
+        text += (
+            f" The dashed green line marks epoch {training['best_epoch']}, whose weights were kept"
+        )
+        if training.get("stopped_by") == "early_stopping":
+            text += "; the dotted red line marks where early stopping ended training"
+        text += "."
+    return text
+
+def draw_pictures(run: Run, X: np.ndarray, y: np.ndarray | None) -> dict[str, Path]:
+    """Every picture that suits the model and data, as {caption: path}."""
+    est, shape, folder = run.estimator, run.image_shape, run.folder
+    sampler = est.can_sample
+    images: dict[str, Path] = {}
+    if sampler and shape:
+        images["samples"] = plots.image_grid(est.sample(64), shape, folder / "samples.png")
+    if sampler and not shape:
+        images["samples against data"] = plots.tabular_samples(
+            X, est.sample(len(X)), folder / "samples.png"
+        )
+    if shape:
+        originals = X[:16]
+        images["reconstructions"] = plots.reconstruction_pairs(
+            originals, est.reconstruct(originals), shape, folder / "reconstructions.png"
+        )
+    what = "posterior means" if est.density_model else "codes"
+    images["latent space"] = plots.latent_scatter(
+        est.transform(X), folder / "latent.png", labels=y, what=what
+    )
+    if sampler and shape and est.n_components == 2:
+        grid = plots.standard_normal_grid(15)
+        images["manifold"] = plots.manifold_grid(
+            est.inverse_transform(grid), shape, folder / "manifold.png"
+        )
+    if shape and len(X) >= 2:
+        images["interpolations"] = plots.interpolation_strips(
+            interpolate(est, X[:8:2], X[1:8:2], 10), shape, folder / "interpolation.png"
+        )
+    if sampler and shape:
+        n_dims = min(est.n_components, 8)
+        images["latent traversals"] = plots.traversal_grid(
+            traverse(est, n_dims, 9), shape, folder / "traversal.png", n_dims=n_dims, n_steps=9
+        )
+    images["training curves"] = draw_curves(run)
+    return images
+
+def interpolate(
+    est: LatentEstimator, X_from: np.ndarray, X_to: np.ndarray, steps: int
+) -> np.ndarray:
+    """Decoded straight lines between the codes of paired rows: (pairs, steps, n_features)."""
+    z_from, z_to = est.transform(X_from), est.transform(X_to)
+    t = np.linspace(0.0, 1.0, steps)[None, :, None]
+    path = (1 - t) * z_from[:, None, :] + t * z_to[:, None, :]
+    decoded = est.inverse_transform(path.reshape(-1, est.n_components))
+    return decoded.reshape(len(X_from), steps, -1)
+
+def traverse(est: LatentEstimator, n_dims: int, steps: int, span: float = 2.5) -> np.ndarray:
+    """Decode z = 0 with one unit at a time swept over [-span, span]: (n_dims * steps, D)."""
+    values = np.linspace(-span, span, steps)
+    Z = np.zeros((n_dims, steps, est.n_components))
+    for d in range(n_dims):
+        Z[d, :, d] = values
+    return est.inverse_transform(Z.reshape(-1, est.n_components))
