@@ -1006,7 +1006,11 @@ def markdown() -> str:
 SRC = Path(__file__).parents[1] / "src" / "vaekit"
 #: The modules whose refusals reach the shell as they are (the estimators' own are reached
 #: through the parameter and data cases above).
-SHELL_MODULES = [*sorted((SRC / "cli").glob("*.py")), SRC / "runs.py", SRC / "compare.py"]
+SHELL_MODULES = [
+    *sorted((SRC / "cli").glob("*.py")),
+    *sorted((SRC / "runs").glob("*.py")),
+    SRC / "compare.py",
+]
 #: Refusals in those modules that the shell cannot reach, and why.
 PYTHON_ONLY = {
     "test_fraction must be a number in (0, 1).": "--test-fraction is checked by argparse",

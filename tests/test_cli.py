@@ -11,7 +11,7 @@ import pytest
 from browser import check_report_in_browser
 from PIL import Image
 
-from vaekit.metric_text import METRICS
+from vaekit.runs.metric_text import METRICS
 
 VAEKIT = Path(sys.executable).parent / "vaekit"
 COMMANDS = [
@@ -152,7 +152,7 @@ def test_train_from_a_toml_config_and_flags_override_it(tmp_path):
     done = vaekit(
         "score", tmp_path / "r", "--score-type", "elbo", "--out", tmp_path / "f.csv", check=False
     )
-    assert_clean_error(done, "needs a VAE")
+    assert_clean_error(done, "--score-type elbo needs a vae run", "--score-type reconstruction")
 
 
 def test_tabular_csv_is_standardised_and_scored(tmp_path):

@@ -5,7 +5,7 @@ import pytest
 import vaekit
 from vaekit.cli.output import print_metrics
 from vaekit.evaluation import evaluate
-from vaekit.metric_text import METRICS, QUALIFIERS, value_text
+from vaekit.runs.metric_text import METRICS, QUALIFIERS, value_text
 
 README_METRICS = {
     "n_examples": 450,

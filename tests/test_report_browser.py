@@ -17,10 +17,10 @@ from browser import check_report_in_browser
 from PIL import Image
 
 from vaekit import plots
-from vaekit.metric_text import METRICS
-from vaekit.report import REPORT_FILE, format_value, write_report
-from vaekit.reproduce import train_command
 from vaekit.runs import REQUEST_FILE, train_run
+from vaekit.runs.metric_text import METRICS
+from vaekit.runs.report import REPORT_FILE, format_value, write_report
+from vaekit.runs.reproduce import train_command
 
 METRICS_IN = {
     "n_examples": 450,

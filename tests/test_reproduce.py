@@ -13,8 +13,8 @@ import pytest
 
 from vaekit.cli.parser import build_parser
 from vaekit.estimators.registry import MODELS
-from vaekit.reproduce import RUN_FLAGS, UNFLAGGED, train_command
 from vaekit.runs import REQUEST_FILE, RUN_FILE, train_run
+from vaekit.runs.reproduce import RUN_FLAGS, UNFLAGGED, train_command
 
 BIN = Path(sys.executable).parent
 DEFAULTS = {

@@ -18,7 +18,7 @@ from sklearn.exceptions import ConvergenceWarning
 import vaekit
 from vaekit import plots
 from vaekit.exceptions import DataError, PosteriorCollapseWarning
-from vaekit.report import write_report
+from vaekit.runs.report import write_report
 
 VAEKIT = Path(sys.executable).parent / "vaekit"
 

@@ -12,7 +12,7 @@ import inspect
 from ..estimators.params import PARAMS, Param
 from ..estimators.registry import MODELS
 from ..exceptions import ConfigError
-from ..reproduce import UNFLAGGED
+from ..runs.reproduce import UNFLAGGED
 
 try:
     import tomllib

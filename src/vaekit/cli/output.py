@@ -13,8 +13,8 @@ import numpy as np
 from ..engine.sources import count
 from ..exceptions import ConfigError
 from ..io import write_atomic
-from ..metric_text import METRICS, value_text
 from ..runs import TRAINING_WARNINGS
+from ..runs.metric_text import METRICS, value_text
 
 
 def print_metrics(metrics: dict) -> None:

@@ -316,17 +316,30 @@ def build_parser() -> argparse.ArgumentParser:
         commands.cmd_compare,
         "Fit a VAE, an autoencoder, PCA and factor analysis at one latent size and compare them.",
     )
-    comp.add_argument("data", help="a dataset name, a .npy/.npz/.csv file or an image folder")
-    comp.add_argument("--out", help="folder for comparison.md/.csv/.png (default: compare-DATA)")
+    comp.add_argument("data", help=f"the data to compare the models on: {DATA_HELP}")
+    comp.add_argument(
+        "--out",
+        metavar="FOLDER",
+        help="folder for comparison.md/.csv/.png (default: compare-DATA)",
+    )
     comp.add_argument("--data-dir", help="folder holding dataset files")
     comp.add_argument(
         "--binarize",
         default="none",
+        metavar="{none,dynamic,fixed,THRESHOLD}",
         help=f"{', '.join(DATA_BINARIZE)} or a threshold, as for train; every model sees the "
         "same binarised rows (default: none)",
     )
-    comp.add_argument("--test-fraction", type=fraction, default=0.1, help="as for train")
-    comp.add_argument("--seed", type=int, default=0, help="seeds the split and the models")
+    comp.add_argument(
+        "--test-fraction",
+        type=fraction,
+        default=0.1,
+        metavar="FRACTION",
+        help="held-out fraction for data without a test split (default: 0.1)",
+    )
+    comp.add_argument(
+        "--seed", type=int, default=0, help="seeds the split and the models (default: 0)"
+    )
     comp.add_argument(
         "--samples",
         type=positive_int,

@@ -1,10 +1,11 @@
 """Runs: an estimator trained on a dataset, in a folder with its model, metrics, pictures and
 report, and what the commands do with one (``vaekit train``, ``evaluate``, ``sample``, ...).
 
-``folder`` trains, resumes and opens run folders; ``data`` holds their held-out splits and the
-parameters that suit the data; ``pictures`` and ``report`` draw the pictures and write
-report.html; ``metric_text`` names every metric; ``reproduce`` spells the command that trains a
-run again; ``shift`` warns about data unlike the run's.
+``folder`` trains, resumes and opens run folders; ``run`` is the opened run the commands work
+on; ``data`` holds the held-out splits and the parameters that suit the data; ``pictures`` and
+``report`` draw the pictures and write report.html; ``metric_text`` names every metric;
+``reproduce`` spells the command that trains a run again; ``shift`` warns about data unlike
+the run's.
 """
 
 from .data import (
@@ -23,13 +24,13 @@ from .folder import (
     REQUEST_FILE,
     RUN_FILE,
     TRAINING_WARNINGS,
-    Run,
     open_run,
     partial_folder,
     resume_run,
     train_run,
 )
 from .pictures import build_report, draw_pictures, interpolate, traverse
+from .run import Run
 
 __all__ = [
     "CHECKPOINT_FOLDER",

@@ -17,6 +17,7 @@ def named_labels(y: np.ndarray | None, names: tuple[str, ...] | None) -> np.ndar
     """Class ids as the class names the data gave (unchanged when they gave none)."""
     return y if y is None or names is None else np.asarray(names)[y]
 
+
 def held_out(dataset: Dataset, test_fraction: float, seed: int):
     """((X_train, y_train), (X_test, y_test)): the dataset's own split, or a seeded one."""
     if dataset.test is not None:
@@ -40,9 +41,11 @@ def held_out(dataset: Dataset, test_fraction: float, seed: int):
         return (parts[0], None), (parts[1], None)
     return (parts[0], parts[2]), (parts[1], parts[3])
 
+
 def in_memory(X: np.ndarray | DataSource) -> np.ndarray:
     """The rows of a source as one float32 array (for held-out rows and commands on files)."""
     return X.rows(np.arange(len(X))) if isinstance(X, DataSource) else X
+
 
 def data_defaults(dataset: Dataset, binarize: str, likelihood: str | None = None) -> dict:
     """Estimator parameters that suit the data: likelihood, scaling, image shape.
@@ -63,6 +66,7 @@ def data_defaults(dataset: Dataset, binarize: str, likelihood: str | None = None
         return {"likelihood": "gaussian", **({"standardize": True} if scaled else {})}
     return {"likelihood": "gaussian", "image_shape": dataset.image_shape}
 
+
 def check_scaling(params: dict) -> None:
     """Refuse, in the shell's words, ``standardize`` with a likelihood other than the Gaussian."""
     likelihood = params.get("likelihood")
@@ -71,6 +75,7 @@ def check_scaling(params: dict) -> None:
             f"--standardize needs --likelihood gaussian; {likelihood} data need no scaling, "
             "so drop --standardize (or pass --no-standardize)."
         )
+
 
 def check_likelihood_fits(dataset: Dataset, likelihood: str | None, binarize: str) -> None:
     """Refuse, in the shell's words, a likelihood asked for that the data cannot come from.
@@ -107,6 +112,7 @@ def check_likelihood_fits(dataset: Dataset, likelihood: str | None, binarize: st
             "--likelihood bernoulli, or use --likelihood gaussian."
         )
 
+
 def _threshold(binarize: str) -> float | None:
     if binarize in DATA_BINARIZE:
         return None
@@ -116,6 +122,7 @@ def _threshold(binarize: str) -> float | None:
         raise ConfigError(
             f"binarize must be one of {', '.join(DATA_BINARIZE)} or a threshold; got {binarize!r}."
         ) from None
+
 
 def binarize_settings(binarize: str) -> tuple[str, dict]:
     """How a ``--binarize`` option reaches the data and the estimator.

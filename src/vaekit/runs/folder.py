@@ -14,10 +14,8 @@ import json
 import os
 import shutil
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from .. import __version__
@@ -29,7 +27,6 @@ from ..estimators.registry import model_class
 from ..evaluation import evaluate
 from ..exceptions import (
     ConfigError,
-    DataError,
     ModelFileError,
     PosteriorCollapseWarning,
     TrainingInterrupted,
@@ -46,7 +43,8 @@ from .data import (
 )
 from .pictures import build_report
 from .reproduce import train_command
-from .shift import feature_range, warn_if_unlike
+from .run import Run
+from .shift import feature_range
 
 RUN_FILE = "run.json"
 REQUEST_FILE = "request.json"
@@ -58,57 +56,6 @@ REQUEST_KEYS |= {"pictures", "checkpoint_every"}
 TRAINING_WARNINGS = (ConvergenceWarning, PosteriorCollapseWarning)
 REPORT_SAMPLES = 100  # importance samples for the log-likelihood shown in a run's report
 
-
-@dataclass
-class Run:
-    """A trained run folder: the estimator, the data description and the effective config."""
-
-    folder: Path
-    estimator: LatentEstimator
-    info: dict
-
-    @property
-    def image_shape(self) -> tuple[int, int, int] | None:
-        shape = self.info["data"].get("image_shape")
-        return tuple(shape) if shape else None
-
-    def load_data(self, source: str | None = None, data_dir: str | None = None):
-        """(X, y) to work on: ``source`` if given, else the test split of the training data.
-
-        ``y`` holds the labels as the data name them: class names where the file gave names.
-        """
-        data = self.info["data"]
-        if source is None:
-            dataset = load_dataset(
-                data["source"],
-                data_dir=data_dir or data.get("data_dir"),
-                binarize=data["binarize"],
-                seed=data["seed"],
-            )
-            X, y = held_out(dataset, data["test_fraction"], data["seed"])[1]
-            return X, named_labels(y, dataset.label_names)
-        dataset = load_dataset(
-            source, data_dir=data_dir, binarize=data["binarize"], seed=data["seed"]
-        )
-        parts = [(in_memory(dataset.train), dataset.y_train)]
-        if dataset.test is not None:
-            parts.append((dataset.test, dataset.y_test))
-        X = np.concatenate([p[0] for p in parts])
-        expected = self.estimator.n_features_in_
-        if X.shape[1] != expected:
-            raise DataError(
-                f"{source} has {X.shape[1]} features per row, but this run's model was trained "
-                f"on {expected}; give data of the same kind as {data['name']}."
-            )
-        warn_if_unlike(X, data.get("held_out_range"), source)
-        labelled = all(p[1] is not None for p in parts)
-        y = np.concatenate([p[1] for p in parts]) if labelled else None
-        return X, named_labels(y, dataset.label_names)
-
-    @property
-    def feature_names(self) -> list[str] | None:
-        """The training table's column names, if it had a header."""
-        return self.info["data"].get("feature_names")
 
 def train_run(
     source: str,
@@ -213,6 +160,7 @@ def train_run(
             build_report(run, X_test, named_labels(y_test, dataset.label_names))
     return Run(target, estimator, info)
 
+
 def resume_run(folder: str | os.PathLike, *, verbose: bool = True) -> Run:
     """Finish an interrupted run: ``folder`` is the run's folder or its ``.partial`` folder."""
     folder = Path(folder)
@@ -229,9 +177,11 @@ def resume_run(folder: str | os.PathLike, *, verbose: bool = True) -> Run:
         raise ModelFileError(f"{partial / REQUEST_FILE} is not a valid run request.")
     return train_run(request.pop("source"), out=target, verbose=verbose, resume=True, **request)
 
+
 def partial_folder(target: Path) -> Path:
     """Where the run for ``target`` is assembled, and where an interrupted one waits."""
     return target.with_name(target.name + PARTIAL_SUFFIX)
+
 
 def _check_target(target: Path, partial: Path, overwrite: bool) -> None:
     if (partial / REQUEST_FILE).is_file() and not overwrite:
@@ -242,6 +192,7 @@ def _check_target(target: Path, partial: Path, overwrite: bool) -> None:
     if target.exists() and not overwrite:
         raise ConfigError(f"{target} already exists; choose another --out or pass --overwrite.")
     shutil.rmtree(partial, ignore_errors=True)  # discarded, or killed before it held a request
+
 
 def open_run(folder: str | os.PathLike) -> Run:
     """Load a run folder written by ``train_run``."""
@@ -256,10 +207,12 @@ def open_run(folder: str | os.PathLike) -> Run:
         raise ModelFileError(f"{path} is not a valid run description.") from None
     return Run(folder, load(folder), info)
 
+
 def _source_text(source) -> str:
     """A dataset name as is; a file or folder as an absolute path, so runs work from anywhere."""
     path = Path(source)
     return str(path.resolve()) if str(source) not in DATASETS and path.exists() else str(source)
+
 
 def _make_estimator(model: str, params: dict) -> LatentEstimator:
     cls = model_class(model)
@@ -268,8 +221,10 @@ def _make_estimator(model: str, params: dict) -> LatentEstimator:
         raise ConfigError(f"Unknown {model} parameter(s): {', '.join(unknown)}.")
     return cls(**params)
 
+
 def _list(names: tuple[str, ...] | None) -> list[str] | None:
     return None if names is None else list(names)
+
 
 def _jsonable(params: dict) -> dict:
     return {
@@ -278,12 +233,14 @@ def _jsonable(params: dict) -> dict:
         if k not in ("encoder", "decoder")
     }
 
+
 def _free_folder(base: Path) -> Path:
     candidate, n = base, 1
     while candidate.exists():
         n += 1
         candidate = base.with_name(f"{base.name}-{n}")
     return candidate
+
 
 class _staging:
     """``target.partial``: replaces ``target`` on success and vanishes on a failure before the

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -12,9 +11,7 @@ from .. import plots
 from ..estimators import LatentEstimator
 from ..estimators.registry import model_class
 from .report import write_report
-
-if TYPE_CHECKING:
-    from .folder import Run
+from .run import Run
 
 
 def build_report(run: Run, X: np.ndarray, y: np.ndarray | None) -> Path:
@@ -52,6 +49,7 @@ def build_report(run: Run, X: np.ndarray, y: np.ndarray | None) -> Path:
         captions=figure_captions(run, X, y),
     )
 
+
 def draw_curves(run: Run) -> Path:
     """curves.png: the training curves, marking the weights kept and an early stop."""
     training = run.info.get("training", {})
@@ -61,6 +59,7 @@ def draw_curves(run: Run) -> Path:
         best_epoch=training.get("best_epoch"),
         stopped_early=training.get("stopped_by") == "early_stopping",
     )
+
 
 def report_config(info: dict) -> dict[str, dict]:
     """run.json's configuration as the report's sections: the run, the data, the parameters."""
@@ -85,7 +84,9 @@ def report_config(info: dict) -> dict[str, dict]:
         "Estimator parameters": info["params"],
     }
 
+
 _KIND_WORDS = {"binary": "binary, 0 or 1", "unit": "in [0, 1]", "real": "real numbers"}
+
 
 def figure_captions(run: Run, X: np.ndarray, y: np.ndarray | None) -> dict[str, str]:
     """What each picture of ``draw_pictures`` shows, in a sentence, by its title."""
@@ -117,6 +118,7 @@ def figure_captions(run: Run, X: np.ndarray, y: np.ndarray | None) -> dict[str, 
         "training curves": _curves_caption(run),
     }
 
+
 def _curves_caption(run: Run) -> str:
     validated = any("val_loss" in record for record in run.estimator.history_)
     rows = (
@@ -134,6 +136,7 @@ def _curves_caption(run: Run) -> str:
             text += "; the dotted red line marks where early stopping ended training"
         text += "."
     return text
+
 
 def draw_pictures(run: Run, X: np.ndarray, y: np.ndarray | None) -> dict[str, Path]:
     """Every picture that suits the model and data, as {caption: path}."""
@@ -172,6 +175,7 @@ def draw_pictures(run: Run, X: np.ndarray, y: np.ndarray | None) -> dict[str, Pa
     images["training curves"] = draw_curves(run)
     return images
 
+
 def interpolate(
     est: LatentEstimator, X_from: np.ndarray, X_to: np.ndarray, steps: int
 ) -> np.ndarray:
@@ -181,6 +185,7 @@ def interpolate(
     path = (1 - t) * z_from[:, None, :] + t * z_to[:, None, :]
     decoded = est.inverse_transform(path.reshape(-1, est.n_components))
     return decoded.reshape(len(X_from), steps, -1)
+
 
 def traverse(est: LatentEstimator, n_dims: int, steps: int, span: float = 2.5) -> np.ndarray:
     """Decode z = 0 with one unit at a time swept over [-span, span]: (n_dims * steps, D)."""

@@ -1,0 +1,66 @@
+"""A trained run as the commands see it: its estimator, run.json, and the data to work on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..data import load_dataset
+from ..estimators import LatentEstimator
+from ..exceptions import DataError
+from .data import held_out, in_memory, named_labels
+from .shift import warn_if_unlike
+
+
+@dataclass
+class Run:
+    """A trained run folder: the estimator, the data description and the effective config."""
+
+    folder: Path
+    estimator: LatentEstimator
+    info: dict
+
+    @property
+    def image_shape(self) -> tuple[int, int, int] | None:
+        shape = self.info["data"].get("image_shape")
+        return tuple(shape) if shape else None
+
+    def load_data(self, source: str | None = None, data_dir: str | None = None):
+        """(X, y) to work on: ``source`` if given, else the test split of the training data.
+
+        ``y`` holds the labels as the data name them: class names where the file gave names.
+        """
+        data = self.info["data"]
+        if source is None:
+            dataset = load_dataset(
+                data["source"],
+                data_dir=data_dir or data.get("data_dir"),
+                binarize=data["binarize"],
+                seed=data["seed"],
+            )
+            X, y = held_out(dataset, data["test_fraction"], data["seed"])[1]
+            return X, named_labels(y, dataset.label_names)
+        dataset = load_dataset(
+            source, data_dir=data_dir, binarize=data["binarize"], seed=data["seed"]
+        )
+        parts = [(in_memory(dataset.train), dataset.y_train)]
+        if dataset.test is not None:
+            parts.append((dataset.test, dataset.y_test))
+        X = np.concatenate([p[0] for p in parts])
+        expected = self.estimator.n_features_in_
+        if X.shape[1] != expected:
+            raise DataError(
+                f"{source} has {X.shape[1]} features per row, but this run's model was trained "
+                f"on {expected}; give data of the same kind as {data['name']}."
+            )
+        warn_if_unlike(X, data.get("held_out_range"), source)
+        labelled = all(p[1] is not None for p in parts)
+        y = np.concatenate([p[1] for p in parts]) if labelled else None
+        return X, named_labels(y, dataset.label_names)
+
+    @property
+    def feature_names(self) -> list[str] | None:
+        """The training table's column names, if it had a header."""
+        return self.info["data"].get("feature_names")
