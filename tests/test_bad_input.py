@@ -293,7 +293,7 @@ CASES = [
         "a non-numeric CSV cell",
         ["train", "text.csv"],
         "text.csv line 3, column 1 ('a') holds 'x', which is not a number; feature columns must "
-        "be numeric (a label column may name the classes).",
+        "be numeric (a column named label, labels, target, class or y may hold class names).",
         write("text.csv", "a,b\n1,2\nx,3\n" + "1,2\n" * 10),
     ),
     Case(

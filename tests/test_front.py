@@ -208,3 +208,9 @@ def test_a_piped_train_prints_lines_and_says_1_epoch(tmp_path):
     assert "training: epoch 1/1, loss" in done.stderr
     assert "trained vae on digits: 1 epoch\n" in done.stdout
     assert "stopped at max_epochs (1 epoch)" in done.stdout
+
+
+def test_a_short_time_budget_is_said_in_seconds(tmp_path):
+    done = vaekit("train", "digits", "--max-time", "1s", "--max-epochs", "none", "--no-pictures",
+                  "--out", "run", "--quiet", cwd=tmp_path)  # fmt: skip
+    assert re.search(r"stopped when max_time ran out \(1\.\d s of training\)", done.stdout)

@@ -44,9 +44,9 @@ def print_training(info: dict) -> None:
     elif stopped_by == "max_epochs":
         line = f"stopped at max_epochs ({count(epochs, 'epoch')})"
     else:
-        line = (
-            f"stopped when max_time ran out ({info['training_seconds'] / 60:.1f} min of training)"
-        )
+        seconds = info["training_seconds"]
+        spent = f"{seconds:.1f} s" if seconds < 60 else f"{seconds / 60:.1f} min"
+        line = f"stopped when max_time ran out ({spent} of training)"
     print(f"  {line}")
     for message in training["warnings"]:
         print(f"  warning: {message}")

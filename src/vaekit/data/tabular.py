@@ -63,7 +63,8 @@ def _numbers(path: Path, lines: list[int], rows: list[list[str]], header, keep: 
         )
         raise DataError(
             f"{path} line {line}, column {_column(header, column)} holds {cell!r}, which is not a "
-            "number; feature columns must be numeric (a label column may name the classes)."
+            f"number; feature columns must be numeric (a column named {', '.join(LABEL_COLUMNS)} "
+            "may hold class names)."
         ) from None
     bad = ~np.isfinite(x)
     if bad.any():
