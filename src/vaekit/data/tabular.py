@@ -63,8 +63,8 @@ def _numbers(path: Path, lines: list[int], rows: list[list[str]], header, keep: 
         )
         raise DataError(
             f"{path} line {line}, column {_column(header, column)} holds {cell!r}, which is not a "
-            f"number; feature columns must be numeric (a column named {', '.join(LABEL_COLUMNS)} "
-            "may hold class names)."
+            f"number; feature columns must be numeric (a column named "
+            f"{', '.join(LABEL_COLUMNS[:-1])} or {LABEL_COLUMNS[-1]} may hold class names)."
         ) from None
     bad = ~np.isfinite(x)
     if bad.any():
