@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import math
 
 from ..estimators.params import PARAMS, Param
 from ..estimators.registry import MODELS
@@ -65,26 +66,24 @@ def positive_int(text: str) -> int:
     return value
 
 
-def fraction(text: str) -> float:
-    """An argparse type: a number strictly between 0 and 1."""
+def _number_in(text: str, accepted, expected: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        value = -1.0
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
+        value = math.nan
+    if not accepted(value):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return value
+
+
+def fraction(text: str) -> float:
+    """An argparse type: a number strictly between 0 and 1."""
+    return _number_in(text, lambda v: 0 < v < 1, "a number between 0 and 1")
 
 
 def outlier_fraction(text: str) -> float:
     """An argparse type: a number in (0, 0.5], as an outlier detector's contamination."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= 0.5:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 0.5], got {text!r}")
-    return value
+    return _number_in(text, lambda v: 0 < v <= 0.5, "a number in (0, 0.5]")
 
 
 def _optional(convert):
