@@ -990,8 +990,11 @@ def markdown() -> str:
         "Every case below is a test (`tests/test_bad_input.py`, which also writes this page): the",
         "command exits with status 2, prints exactly the one line shown after `vaekit: error: `,",
         "and leaves its folder as it was (the test adds `--max-epochs 1 --no-pictures --quiet` to",
-        "`train`). Paths are as the user typed them. Python callers get the same sentence as a",
-        "`vaekit.DataError`, `ConfigError` or `ModelFileError` from the loader or estimator.",
+        "`train`). Paths are as the user typed them. Python callers get the loaders' and the",
+        "estimators' sentences as a `vaekit.DataError`, `ConfigError` or `ModelFileError`; the",
+        "refusals that only the shell can meet (a flag, a likelihood asked for on the command",
+        "line, an output file) speak in flags. A test checks that every refusal in `cli/`,",
+        "`runs/` and `compare.py` has a case here.",
     ]
     for group in dict.fromkeys(c.group for c in CASES):
         lines += ["", f"## {group.capitalize()}", "", "| input | command | message |"]
