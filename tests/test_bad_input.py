@@ -895,8 +895,7 @@ CASES = [
         "resuming",
         "nothing to resume",
         ["train", "--resume", "run"],
-        "There is nothing to resume at run: it is a finished run.",
-        run_folder(),
+        "There is nothing to resume at run: it is no interrupted run.",
     ),
     Case(
         "resuming",

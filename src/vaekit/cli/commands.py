@@ -30,6 +30,7 @@ from ..runs import (
     held_out,
     in_memory,
     interpolate,
+    is_finished,
     open_run,
     resume_run,
     train_run,
@@ -60,6 +61,9 @@ def cmd_train(args) -> None:
             raise ConfigError(
                 "--resume goes on with the options the run was started with; pass no others."
             )
+        if is_finished(args.resume):  # a scheduler may issue the same command again
+            print(f"{args.resume} has finished training; there is nothing to resume.")
+            return
         with quiet_training_warnings():
             run = resume_run(args.resume, verbose=not args.quiet)
         _report_run(run)

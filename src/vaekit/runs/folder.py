@@ -161,6 +161,14 @@ def train_run(
     return Run(target, estimator, info)
 
 
+def is_finished(folder: str | os.PathLike) -> bool:
+    """True when ``folder`` (a run folder or its ``.partial`` folder) holds a finished run and
+    no interrupted one: there is nothing left to resume."""
+    folder = Path(folder)
+    target = folder.with_name(folder.name.removesuffix(PARTIAL_SUFFIX))
+    return (target / RUN_FILE).is_file() and not (partial_folder(target) / REQUEST_FILE).is_file()
+
+
 def resume_run(folder: str | os.PathLike, *, verbose: bool = True) -> Run:
     """Finish an interrupted run: ``folder`` is the run's folder or its ``.partial`` folder."""
     folder = Path(folder)
