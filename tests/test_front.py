@@ -214,4 +214,3 @@ def test_a_short_time_budget_is_said_in_seconds(tmp_path):
     done = vaekit("train", "digits", "--max-time", "1s", "--max-epochs", "none", "--no-pictures",
                   "--out", "run", "--quiet", cwd=tmp_path)  # fmt: skip
     assert re.search(r"stopped when max_time ran out \(1\.\d s of training\)", done.stdout)
-
