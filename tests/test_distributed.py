@@ -107,3 +107,64 @@ def test_two_processes_gather_rows_in_order_and_sum(tmp_path):
     result = json.loads(out.read_text())
     expected = (torch.arange(33, dtype=torch.float64).view(11, 3) * 2).tolist()
     assert result == {"size": 2, "gathered": expected, "total": 3.0}
+
+
+SHARDED_INFERENCE = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import torch
+    import vaekit
+    from vaekit.engine.distributed import from_environment, start
+    world = from_environment()
+    start(world, torch.device("cpu"))
+    vae = vaekit.load(sys.argv[1])
+    X = np.load(sys.argv[2])
+    results = {
+        "score_samples": vae.score_samples(X, n_samples=20),
+        "transform": vae.transform(X),
+        "elbo": vae.elbo(X, n_samples=3),
+    }
+    np.savez(f"{sys.argv[3]}-{world.rank}.npz", **results)
+    """
+)
+
+
+@pytest.mark.slow
+def test_two_processes_score_every_row_as_one_does(tmp_path):
+    import numpy as np
+
+    import vaekit
+
+    rng = np.random.default_rng(0)
+    X = rng.random((37, 6)).astype(np.float32)  # 37 rows: blocks of 19 and 18
+    vae = vaekit.VAE(2, binarize="dynamic", likelihood="bernoulli", hidden_sizes=(8,),
+                     max_epochs=2, verbose=False, random_state=3).fit(X)  # fmt: skip
+    vae.save(tmp_path / "model")
+    np.save(tmp_path / "X.npy", X)
+    (tmp_path / "worker.py").write_text(SHARDED_INFERENCE)
+    subprocess.run(
+        [
+            str(TORCHRUN),
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            "worker.py",
+            "model",
+            "X.npy",
+            "out",
+        ],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
+    expected = {
+        "score_samples": vae.score_samples(X, n_samples=20),
+        "transform": vae.transform(X),  # the dynamic binarisation's draws: advanced per block
+        "elbo": vae.elbo(X, n_samples=3),
+    }
+    for rank in range(2):
+        got = np.load(tmp_path / f"out-{rank}.npz")
+        for name, values in expected.items():
+            np.testing.assert_allclose(got[name], values, rtol=1e-12, err_msg=(rank, name))

@@ -68,6 +68,13 @@ def from_environment(environ: dict | None = None) -> World:
     )
 
 
+def current_world() -> World:
+    """The world of the process group this process has joined; a single process when none."""
+    if not dist.is_available() or not dist.is_initialized():
+        return World()
+    return World(dist.get_rank(), dist.get_world_size(), from_environment().local_rank)
+
+
 def start(world: World, device: torch.device) -> None:
     """Join the process group of ``world`` (no-op for one process or when already joined).
 

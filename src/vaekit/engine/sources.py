@@ -79,13 +79,17 @@ class DataSource(abc.ABC):
         out[order] = self._read_sorted(index[order])
         return out
 
-    def chunks(self, chunk_rows: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    def chunks(
+        self, chunk_rows: int | None = None, rows: slice | None = None
+    ) -> Iterator[tuple[int, np.ndarray]]:
         """Every row once, in order, a chunk at a time: for scans.
 
         Parameters
         ----------
         chunk_rows : int, optional
             Rows per chunk; by default as many as fit in ``CHUNK_BYTES`` of float32.
+        rows : slice, optional
+            Only the rows ``rows.start`` to ``rows.stop`` (one process's block); all by default.
 
         Yields
         ------
@@ -93,8 +97,9 @@ class DataSource(abc.ABC):
             The number of the chunk's first row and its float32 rows.
         """
         step = _chunk_rows(chunk_rows, 4 * self.n_features)
-        for start in range(0, self.n_rows, step):
-            yield start, self._read_range(start, min(start + step, self.n_rows))
+        first, stop, _ = (rows or slice(None)).indices(self.n_rows)
+        for start in range(first, stop, step):
+            yield start, self._read_range(start, min(start + step, stop))
 
     def fingerprint(self) -> str:
         """SHA256 (hex) of the shape and the float32 rows, read chunk by chunk.

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from .. import __version__
 from ..engine.checkpoint import Checkpoint, fingerprint
 from ..engine.devices import check_precision, inference_device, resolve_device
+from ..engine.distributed import current_world, evaluation_block, gather_rows
 from ..engine.loop import TrainingOptions, TrainingResult, train
 from ..engine.schedules import Warmup, parse_duration
 from ..engine.sources import DataSource, as_source, count
@@ -281,24 +282,33 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         MPS, which has no float64): the numbers are exact to far below a nat, and a row's
         result does not depend on which other rows share its batch. ``data`` is a source or an
         array; with ``draw``, its intensities get one binarisation seeded by ``random_state``
-        (``binarize="dynamic"``). ``progress`` labels a progress bar over the rows.
+        (``binarize="dynamic"``). ``progress`` labels a progress bar over the rows. Under
+        torchrun, with the process group joined, each process maps its block of the rows and
+        every process gets all the results, in the rows' order, the same as one process's.
         """
         device = self._inference_device()
         module = copy.deepcopy(self.module_).to(device).double().eval()
         source = data if isinstance(data, DataSource) else as_source(data)
+        world = current_world()  # under torchrun each process maps its block of rows
+        block = evaluation_block(len(source), world)
         rng = np.random.default_rng(seed_from(self.random_state)) if draw else None
+        if rng is not None:  # the draws of the rows before this block, as one process makes them
+            rng.bit_generator.advance(block.start * source.n_features)
         out = []
         bar = tqdm(
             total=len(source), desc=progress, unit="row", disable=True if progress is None else None
         )
-        for _, rows in source.chunks(PREDICT_BATCH):
+        for _, rows in source.chunks(PREDICT_BATCH, block):
             if rng is not None:
                 rows = (rng.random(rows.shape) < rows).astype(np.float32)
             batch = torch.from_numpy(rows).to(device, torch.float64)
-            out.append(fn(module, batch).cpu())
-            bar.update(len(rows))
+            out.append(fn(module, batch))
+            bar.update(len(rows) * world.size)
         bar.close()
-        return torch.cat(out).numpy()
+        if not out:  # more processes than rows: this one's block is empty, of the results' shape
+            first = torch.from_numpy(source.rows(np.arange(1))).to(device, torch.float64)
+            out.append(fn(module, first)[:0])
+        return gather_rows(torch.cat(out), world).cpu().numpy()
 
     def _map_data(self, fn, X, progress: str | None = None) -> np.ndarray:
         """``_map`` over the rows of X in the model's space."""
