@@ -77,7 +77,7 @@ WORKER = textwrap.dedent(
     import json, sys
     import torch
     from vaekit.engine.distributed import (
-        all_reduce_sum, barrier, evaluation_block, from_environment, gather_rows, start,
+        all_reduce_sum, barrier, evaluation_block, from_environment, gather_rows, start, stop,
     )
     world = from_environment()
     start(world, torch.device("cpu"))
@@ -89,6 +89,7 @@ WORKER = textwrap.dedent(
     if world.main:
         with open(sys.argv[1], "w") as f:
             json.dump({"size": world.size, "gathered": gathered.tolist(), "total": total.item()}, f)
+    stop(world)
     """
 )
 
@@ -97,13 +98,14 @@ WORKER = textwrap.dedent(
 def test_two_processes_gather_rows_in_order_and_sum(tmp_path):
     (tmp_path / "worker.py").write_text(WORKER)
     out = tmp_path / "out.json"
-    subprocess.run(
+    done = subprocess.run(
         [str(TORCHRUN), "--standalone", "--nproc-per-node", "2", "worker.py", str(out)],
         cwd=tmp_path,
-        check=True,
         capture_output=True,
+        text=True,
         timeout=120,
     )
+    assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(out.read_text())
     expected = (torch.arange(33, dtype=torch.float64).view(11, 3) * 2).tolist()
     assert result == {"size": 2, "gathered": expected, "total": 3.0}
@@ -115,7 +117,7 @@ SHARDED_INFERENCE = textwrap.dedent(
     import numpy as np
     import torch
     import vaekit
-    from vaekit.engine.distributed import from_environment, start
+    from vaekit.engine.distributed import from_environment, start, stop
     world = from_environment()
     start(world, torch.device("cpu"))
     vae = vaekit.load(sys.argv[1])
@@ -126,6 +128,7 @@ SHARDED_INFERENCE = textwrap.dedent(
         "elbo": vae.elbo(X, n_samples=3),
     }
     np.savez(f"{sys.argv[3]}-{world.rank}.npz", **results)
+    stop(world)
     """
 )
 
@@ -143,7 +146,7 @@ def test_two_processes_score_every_row_as_one_does(tmp_path):
     vae.save(tmp_path / "model")
     np.save(tmp_path / "X.npy", X)
     (tmp_path / "worker.py").write_text(SHARDED_INFERENCE)
-    subprocess.run(
+    done = subprocess.run(
         [
             str(TORCHRUN),
             "--standalone",
@@ -155,10 +158,11 @@ def test_two_processes_score_every_row_as_one_does(tmp_path):
             "out",
         ],
         cwd=tmp_path,
-        check=True,
         capture_output=True,
+        text=True,
         timeout=180,
     )
+    assert done.returncode == 0, done.stderr[-3000:]
     expected = {
         "score_samples": vae.score_samples(X, n_samples=20),
         "transform": vae.transform(X),  # the dynamic binarisation's draws: advanced per block

@@ -150,3 +150,11 @@ def barrier(world: World) -> None:
     """Wait for every rank (for instance until rank 0 has written a file)."""
     if world.distributed:
         dist.barrier()
+
+
+def stop(world: World) -> None:
+    """Leave the process group once every rank is done: a process that exits while a peer still
+    holds its connections makes gloo abort that peer."""
+    if world.distributed and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
