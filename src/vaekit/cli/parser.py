@@ -97,6 +97,15 @@ def build_parser() -> argparse.ArgumentParser:
             "--data-dir", help="folder holding dataset files (default: $VAEKIT_DATA or the cache)"
         )
 
+    def samples_option(sub) -> None:
+        sub.add_argument(
+            "--samples",
+            type=positive_int,
+            default=1000,
+            metavar="K",
+            help="importance samples per row for log p(x) (default: 1000)",
+        )
+
     train = command(
         "train",
         commands.cmd_train,
@@ -161,13 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("run", help=RUN_HELP)
     data_options(evaluate)
-    evaluate.add_argument(
-        "--samples",
-        type=positive_int,
-        default=1000,
-        metavar="K",
-        help="importance samples per row for log p(x) (default: 1000)",
-    )
+    samples_option(evaluate)
     evaluate.add_argument("--json", help="also write the numbers to this JSON file")
 
     sample = command(
@@ -294,13 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the expected fraction of outliers, in (0, 0.5]: the offset is that quantile of the "
         "held-out rows' scores (default: 0.1)",
     )
-    score.add_argument(
-        "--samples",
-        type=positive_int,
-        default=1000,
-        metavar="K",
-        help="importance samples per row for log p(x) (default: 1000)",
-    )
+    samples_option(score)
     score.add_argument(
         "--out",
         required=True,
@@ -340,13 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument(
         "--seed", type=int, default=0, help="seeds the split and the models (default: 0)"
     )
-    comp.add_argument(
-        "--samples",
-        type=positive_int,
-        default=1000,
-        metavar="K",
-        help="importance samples per row for log p(x) (default: 1000)",
-    )
+    samples_option(comp)
     add_estimator_flags(comp)
 
     demo = command(
