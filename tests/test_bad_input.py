@@ -683,12 +683,19 @@ CASES = [
         "commands",
         "an interrupted run in the way",
         ["train", "rows.npy", "--out", "run"],
-        "run.partial holds an interrupted run; finish it with 'vaekit train --resume "
-        "run', or pass --overwrite to start afresh.",
+        "run.partial holds an interrupted run of another request; finish it with 'vaekit "
+        "train --resume run', or pass --overwrite to start afresh.",
         lambda folder: (
             npy("rows.npy", GOOD)(folder),
             write("run.partial/request.json", "{}")(folder),
         ),
+    ),
+    Case(
+        "commands",
+        "no processes",
+        ["train", "rows.npy", "--nproc", "0"],
+        "argument --nproc: expected a positive integer, got '0'; see 'vaekit train --help'.",
+        npy("rows.npy", GOOD),
     ),
     Case(
         "commands",
@@ -1018,6 +1025,7 @@ PYTHON_ONLY = {
     "test_fraction must be a number in (0, 1).": "--test-fraction is checked by argparse",
     " parameter(s): ": "config keys are checked against the parameters first",
     "compare reads pipelines of a Binarizer": "the shell builds the pipelines itself",
+    "starts torchrun itself": "needs torchrun's environment (tests/test_distributed.py)",
 }
 
 

@@ -12,11 +12,13 @@ import torch
 
 from vaekit.engine.distributed import (
     World,
+    epoch_batches,
     epoch_order,
     evaluation_block,
     from_environment,
-    training_rows,
 )
+from vaekit.engine.loop import check_shares
+from vaekit.exceptions import ConfigError
 
 TORCHRUN = Path(sys.executable).parent / "torchrun"
 
@@ -36,31 +38,48 @@ def test_the_epoch_order_depends_on_the_seed_and_the_epoch_only():
     assert not torch.equal(first, epoch_order(50, seed=8, epoch=0))
 
 
-@pytest.mark.parametrize(("n_rows", "size"), [(103, 4), (100, 2), (7, 3)])
-def test_ranks_share_an_epoch_equally_without_padding(n_rows, size):
+@pytest.mark.parametrize(("n_rows", "batch_size", "size"), [(103, 16, 4), (100, 10, 2), (7, 3, 3)])
+def test_ranks_read_each_row_once_an_epoch_without_padding(n_rows, batch_size, size):
     order = epoch_order(n_rows, seed=0, epoch=5)
-    shares = [training_rows(order, World(rank, size)) for rank in range(size)]
-    assert {len(share) for share in shares} == {n_rows // size}
-    seen = torch.cat(shares).tolist()
+    parts = [epoch_batches(order, batch_size, World(rank, size)) for rank in range(size)]
+    assert len({len(p) for p in parts}) == 1  # every rank takes as many steps
+    seen = [i for p in parts for rows, _ in p for i in rows.tolist()]
     assert len(set(seen)) == len(seen)  # no row twice
-    assert sorted(seen) == sorted(order[: n_rows - n_rows % size].tolist())
+    last = len(order) % batch_size
+    left_out = last if 0 < last < size else 0  # only a last batch smaller than the world
+    assert sorted(seen) == sorted(order[: n_rows - left_out].tolist())
 
 
 def test_the_rows_left_out_rotate_across_epochs():
     left_out = set()
     for epoch in range(20):
-        order = epoch_order(103, seed=0, epoch=epoch)
-        kept = torch.cat([training_rows(order, World(r, 4)) for r in range(4)])
-        left_out |= set(range(103)) - set(kept.tolist())
+        order = epoch_order(103, seed=0, epoch=epoch)  # batches of 20: a last one of 3 rows
+        kept = [
+            i for r in range(4) for rows, _ in epoch_batches(order, 20, World(r, 4)) for i in rows
+        ]
+        left_out |= set(range(103)) - {int(i) for i in kept}
     assert len(left_out) > 30  # 3 rows an epoch, different ones
 
 
-def test_the_ranks_steps_together_read_one_process_batches():
-    order, batch, size = epoch_order(64, seed=1, epoch=0), 16, 4
-    shares = [training_rows(order, World(rank, size)).split(batch // size) for rank in range(size)]
-    for step, global_batch in enumerate(order.split(batch)):
-        together = torch.cat([share[step] for share in shares])
+def test_shuffles_differ_between_epochs_and_across_ranks():
+    first, second = (epoch_batches(epoch_order(64, 1, e), 16, World(0, 2)) for e in (0, 1))
+    assert not torch.equal(first[0][0], second[0][0])
+    other_rank = epoch_batches(epoch_order(64, 1, 0), 16, World(1, 2))
+    assert not set(first[0][0].tolist()) & set(other_rank[0][0].tolist())
+
+
+@pytest.mark.parametrize("batch_size", [16, 7])
+def test_the_ranks_steps_together_read_one_process_batches(batch_size):
+    order, size = epoch_order(64, seed=1, epoch=0), 4
+    parts = [epoch_batches(order, batch_size, World(rank, size)) for rank in range(size)]
+    one = epoch_batches(order, batch_size, World())
+    assert len(one) - len(parts[0]) == (1 if 0 < len(order) % batch_size < size else 0)
+    for step, (global_batch, n) in enumerate(one[: len(parts[0])]):
+        together = torch.cat([part[step][0] for part in parts])
         assert sorted(together.tolist()) == sorted(global_batch.tolist())
+        assert {part[step][1] for part in parts} == {n} == {len(global_batch)}
+        lengths = [len(part[step][0]) for part in parts]
+        assert max(lengths) - min(lengths) <= 1
 
 
 @pytest.mark.parametrize(("n_rows", "size"), [(10, 3), (2, 4), (1000, 7)])
@@ -80,7 +99,7 @@ WORKER = textwrap.dedent(
         all_reduce_sum, barrier, evaluation_block, from_environment, gather_rows, start, stop,
     )
     world = from_environment()
-    start(world, torch.device("cpu"))
+    start(world)
     rows = torch.arange(11 * 3, dtype=torch.float64).view(11, 3)
     mine = rows[evaluation_block(len(rows), world)] * 2
     gathered = gather_rows(mine, world)
@@ -119,7 +138,7 @@ SHARDED_INFERENCE = textwrap.dedent(
     import vaekit
     from vaekit.engine.distributed import from_environment, start, stop
     world = from_environment()
-    start(world, torch.device("cpu"))
+    start(world)
     vae = vaekit.load(sys.argv[1])
     X = np.load(sys.argv[2])
     results = {
@@ -172,3 +191,22 @@ def test_two_processes_score_every_row_as_one_does(tmp_path):
         got = np.load(tmp_path / f"out-{rank}.npz")
         for name, values in expected.items():
             np.testing.assert_allclose(got[name], values, rtol=1e-12, err_msg=(rank, name))
+
+
+def test_a_split_that_leaves_a_process_idle_is_refused():
+    check_shares(100, 2, World(0, 2))
+    with pytest.raises(ConfigError, match="batch_size=1 is the batch of all 2 processes"):
+        check_shares(100, 1, World(0, 2))
+    with pytest.raises(ConfigError, match="3 training rows cannot be shared by 4 processes"):
+        check_shares(3, 8, World(0, 4))
+
+
+def test_nproc_under_torchrun_must_name_the_processes_torchrun_started(monkeypatch):
+    from vaekit.cli.commands import cmd_train
+    from vaekit.cli.parser import build_parser
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    args = build_parser().parse_args(["train", "digits", "--nproc", "3"])
+    with pytest.raises(ConfigError, match="--nproc 3 starts torchrun itself; under torchrun"):
+        cmd_train(args)

@@ -140,10 +140,12 @@ def test_a_killed_run_resumes_to_the_same_weights(unbroken, tmp_path, sig):
     assert not killed.exists() and (partial / "request.json").is_file()
     assert json.loads((partial / "training_state" / "state.json").read_text())["epoch"] < 30
 
-    refused = vaekit(*TRAIN, "--out", killed, check=False)
-    assert_clean_error(refused, "interrupted run", "--resume")
+    refused = vaekit(*TRAIN, "--seed", 5, "--out", killed, check=False)
+    assert_clean_error(refused, "interrupted run of another request", "--resume")
+    # After SIGKILL, the same command again (a scheduler's restart); after Ctrl-C, --resume.
+    again = [*map(str, TRAIN), "--out", str(killed)] if sig == signal.SIGKILL else []
     done = subprocess.run(
-        [str(VAEKIT), "train", "--resume", str(killed), "--quiet"],
+        [str(VAEKIT), *(again or ["train", "--resume", str(killed), "--quiet"])],
         env={**os.environ, "OMP_NUM_THREADS": "1"},
         capture_output=True,
         text=True,

@@ -17,6 +17,7 @@ from ..compare import (
     write_csv,
 )
 from ..data import load_dataset
+from ..engine.distributed import from_environment
 from ..engine.sources import count
 from ..estimators import AnomalyDetector
 from ..evaluation import evaluate
@@ -37,6 +38,7 @@ from ..runs import (
     traverse,
 )
 from .flags import RUN_OPTIONS, estimator_params, read_config
+from .launch import launch
 from .output import (
     feature_columns,
     npy_bytes,
@@ -56,11 +58,24 @@ def cmd_train(args) -> None:
     given = vars(args)  # estimator flags are absent unless typed, so an explicit 'none' counts
     options |= {name: given[name] for name in estimator_params() if name in given}
     options |= {name: given[name] for name in RUN_OPTIONS if given.get(name) is not None}
+    if args.resume is not None and (options or args.overwrite or args.no_pictures):
+        raise ConfigError(
+            "--resume goes on with the options the run was started with; pass no others."
+        )
+    if args.resume is None and "data" not in options:
+        raise ConfigError(
+            "Name the data to train on, a dataset (digits, mnist, ...) or a file: "
+            "'vaekit train digits', say."
+        )
+    if args.nproc is not None and args.nproc > 1 and not from_environment().distributed:
+        launch(args.nproc, args.argv)  # this command again, in N processes under torchrun
+        return
+    if args.nproc is not None and args.nproc != from_environment().local_size:
+        raise ConfigError(
+            f"--nproc {args.nproc} starts torchrun itself; under torchrun, which started "
+            f"{from_environment().local_size} here, leave --nproc out."
+        )
     if args.resume is not None:
-        if options or args.overwrite or args.no_pictures:
-            raise ConfigError(
-                "--resume goes on with the options the run was started with; pass no others."
-            )
         if is_finished(args.resume):  # a scheduler may issue the same command again
             print(f"{args.resume} has finished training; there is nothing to resume.")
             return
@@ -68,11 +83,6 @@ def cmd_train(args) -> None:
             run = resume_run(args.resume, verbose=not args.quiet)
         _report_run(run)
         return
-    if "data" not in options:
-        raise ConfigError(
-            "Name the data to train on, a dataset (digits, mnist, ...) or a file: "
-            "'vaekit train digits', say."
-        )
     run_kwargs = {k: options.pop(k) for k in RUN_OPTIONS if k in options}
     with quiet_training_warnings():
         run = train_run(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..engine.distributed import current_world
 from ..engine.sources import count
 from ..exceptions import ConfigError
 from ..io import write_atomic
@@ -66,9 +67,11 @@ def quiet_training_warnings():
 
 
 def write_output(path: Path, data: bytes) -> None:
+    """Write a command's output file (under torchrun, rank 0 alone)."""
     if not path.parent.is_dir():
         raise ConfigError(f"Cannot write {path}: folder {path.parent} does not exist.")
-    write_atomic(path, data)
+    if current_world().main:
+        write_atomic(path, data)
 
 
 def npy_bytes(array: np.ndarray) -> bytes:
@@ -109,7 +112,8 @@ def save_image(path: Path, run, draw) -> None:
         )
     if not path.parent.is_dir():
         raise ConfigError(f"Cannot write {path}: folder {path.parent} does not exist.")
-    print(f"wrote {draw(path)}")
+    if current_world().main:
+        print(f"wrote {draw(path)}")
 
 
 def as_images(rows: np.ndarray, run) -> np.ndarray:

@@ -161,6 +161,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--quiet", action="store_true", help="no progress bar or progress lines while training"
     )
+    train.add_argument(
+        "--nproc",
+        type=positive_int,
+        metavar="N",
+        help="train data-parallel in N processes on this machine, started with torchrun (one "
+        "per GPU, or sharing the CPU cores); --batch-size stays the batch of all of them "
+        "together (default: 1)",
+    )
     add_estimator_flags(train)
 
     evaluate = command(

@@ -1,8 +1,9 @@
 """Training checkpoints: everything a fit needs to go on exactly where it stopped.
 
 A checkpoint folder holds ``state.safetensors`` (the weights, the optimiser's moments, the best
-weights so far, the random generators' states) and ``state.json`` (epoch, seconds of training,
-history, early-stopping counters, and a fingerprint of the parameters and data it belongs to;
+weights so far, the random generators' states: the run's and every process's noise) and
+``state.json`` (epoch, seconds of training, history, early-stopping counters, the number of
+processes, and a fingerprint of the parameters and data it belongs to;
 the schedules are functions of the epoch and the seconds, so they need no state of their own).
 Each file is written atomically, tensors first, and ``state.json`` carries the tensors' SHA256,
 so a kill at any moment leaves the previous checkpoint or the new one, never a mixture.
@@ -10,6 +11,7 @@ so a kill at any moment leaves the previous checkpoint or the new one, never a m
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -27,7 +29,7 @@ from ..io import write_atomic
 
 STATE_TENSORS = "state.safetensors"
 STATE_JSON = "state.json"
-CHECKPOINT_VERSION = 2
+CHECKPOINT_VERSION = 3
 
 
 @dataclass
@@ -41,7 +43,7 @@ class TrainingState:
     model: dict[str, torch.Tensor]
     optimizer: dict
     generator: torch.Tensor
-    noise: torch.Tensor | None  # the state of a device's noise generator, when it has its own
+    noise: list[torch.Tensor]  # the state of each process's noise generator, in rank order
     streak: torch.Tensor
     best_loss: float
     since_best: int
@@ -59,34 +61,38 @@ class TrainingState:
             model={},
             optimizer={},
             generator=torch.zeros(0, dtype=torch.uint8),
-            noise=None,
+            noise=[],
             streak=torch.zeros(()),
             best_loss=math.inf,
             since_best=0,
             best_model=None,
         )
 
-    def capture(self, module, optimizer, generator, noise) -> None:
-        """Take the module's weights, the optimiser's state and the generators' states."""
+    def capture(self, module, optimizer, generator, noise: list[torch.Tensor]) -> None:
+        """Take the module's weights, the optimiser's state, the run's generator's state and
+        ``noise``, the states of every process's noise generator in rank order."""
         self.model = {k: v.detach().cpu() for k, v in module.state_dict().items()}
         self.optimizer = optimizer.state_dict()
         self.generator = generator.get_state()
-        self.noise = noise.get_state() if noise is not generator else None
+        self.noise = [state.cpu() for state in noise]
 
-    def restore(self, module, optimizer, generator, noise) -> None:
+    def restore(self, module, optimizer, generator, noise, rank: int) -> None:
         """Put the weights, the optimiser's state and the generators' states back in place.
 
-        A device's noise generator is restored when the checkpoint has its state (a run resumed
-        on another kind of device goes on with fresh noise: correct, not bit-identical).
+        ``noise`` is process ``rank``'s noise generator; it is left as it is when the
+        checkpoint has no state for that rank, or one from another kind of device (a run
+        resumed with more processes, or on another device: correct, not bit-identical).
         """
         try:
             module.load_state_dict(self.model)
             optimizer.load_state_dict(self.optimizer)
             generator.set_state(self.generator)
-            if noise is not generator and self.noise is not None:
-                noise.set_state(self.noise)
         except (RuntimeError, ValueError, KeyError) as err:
             raise ModelFileError(f"The checkpoint does not fit this model ({err}).") from None
+        if rank < len(self.noise):
+            # a CUDA generator's state does not fit a CPU generator, nor the reverse
+            with contextlib.suppress(RuntimeError):
+                noise.set_state(self.noise[rank])
 
 
 class Checkpoint:
@@ -113,8 +119,7 @@ class Checkpoint:
         for index, values in state.optimizer["state"].items():
             tensors |= {f"optimizer.{index}.{k}": v.cpu() for k, v in values.items()}
         tensors |= {"generator": state.generator, "streak": state.streak.cpu()}
-        if state.noise is not None:
-            tensors["noise"] = state.noise
+        tensors |= {f"noise.{rank}": noise for rank, noise in enumerate(state.noise)}
         data = save_safetensors({k: v.detach().cpu().contiguous() for k, v in tensors.items()})
         write_atomic(self.folder / STATE_TENSORS, data)
         meta = {
@@ -123,6 +128,7 @@ class Checkpoint:
             "tensors_sha256": hashlib.sha256(data).hexdigest(),
             "epoch": state.epoch,
             "seconds": state.seconds,
+            "processes": len(state.noise),
             "finished": state.finished,
             "history": state.history,
             "optimizer_groups": state.optimizer["param_groups"],
@@ -176,7 +182,7 @@ def _state_from(meta: dict, tensors: dict[str, torch.Tensor]) -> TrainingState:
         model=group("model."),
         optimizer={"state": moments, "param_groups": meta["optimizer_groups"]},
         generator=tensors["generator"],
-        noise=tensors.get("noise"),
+        noise=[tensors[f"noise.{rank}"] for rank in range(meta["processes"])],
         streak=tensors["streak"],
         best_loss=math.inf if best_loss is None else best_loss,
         since_best=meta["since_best"],

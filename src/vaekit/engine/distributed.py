@@ -5,22 +5,32 @@ torchrun starts one process per device and tells each its place through the envi
 (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``, ``MASTER_PORT``). ``World`` reads it;
 ``start`` joins the process group (gloo on the CPU, nccl on CUDA) with a timeout, so that a lost
 peer ends the job in bounded time. The rows are ordered once per epoch from the run's seed and
-the epoch number, identically on every rank (``epoch_order``); ``training_rows`` gives each rank
-its equal share without padding, so that step i of all ranks together reads the rows one
-process would read at its step i. Evaluation splits the rows into contiguous blocks without
+the epoch number, identically on every rank (``epoch_order``); ``epoch_batches`` gives each rank
+its part of every batch without padding, so that step i of all ranks together reads the rows
+one process reads at its step i. Decisions that read files (is there a run to resume? a
+checkpoint?) are taken by rank 0 alone and sent to the others (``on_main``), so the machines
+need no shared file system. Evaluation splits the rows into contiguous blocks without
 duplicates (``evaluation_block``) and ``gather_rows`` puts the results back together in the
 input's order.
 """
 
 from __future__ import annotations
 
+import atexit
 import datetime
 import os
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
 import torch.distributed as dist
+
+from ..exceptions import ConfigError, VaekitError
+
+T = TypeVar("T")
 
 #: How long a collective operation waits for a peer before the job fails.
 TIMEOUT = datetime.timedelta(minutes=5)
@@ -33,6 +43,7 @@ class World:
     rank: int = 0
     size: int = 1
     local_rank: int = 0
+    local_size: int = 1  # the processes on this machine
 
     @property
     def main(self) -> bool:
@@ -56,7 +67,8 @@ def from_environment(environ: dict | None = None) -> World:
     Returns
     -------
     World
-        ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` as integers; rank 0 of 1 without them.
+        ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` and ``LOCAL_WORLD_SIZE`` as integers; rank 0
+        of 1 without them.
     """
     environ = os.environ if environ is None else environ
     if "WORLD_SIZE" not in environ:
@@ -65,6 +77,7 @@ def from_environment(environ: dict | None = None) -> World:
         rank=int(environ.get("RANK", 0)),
         size=int(environ["WORLD_SIZE"]),
         local_rank=int(environ.get("LOCAL_RANK", 0)),
+        local_size=int(environ.get("LOCAL_WORLD_SIZE", 1)),
     )
 
 
@@ -72,23 +85,75 @@ def current_world() -> World:
     """The world of the process group this process has joined; a single process when none."""
     if not dist.is_available() or not dist.is_initialized():
         return World()
-    return World(dist.get_rank(), dist.get_world_size(), from_environment().local_rank)
+    local = from_environment()
+    return World(dist.get_rank(), dist.get_world_size(), local.local_rank, local.local_size)
 
 
-def start(world: World, device: torch.device) -> None:
+def start(world: World) -> None:
     """Join the process group of ``world`` (no-op for one process or when already joined).
 
-    Parameters
-    ----------
-    world : World
-        From ``from_environment``; the rendezvous address comes from torchrun's variables.
-    device : torch.device
-        CUDA devices use nccl, everything else gloo.
+    The group serves CPU tensors through gloo and, where PyTorch sees CUDA, CUDA tensors
+    through nccl, so it can start before the training device is known; each process uses the
+    GPU of its local rank. The rendezvous address comes from torchrun's variables.
     """
     if not world.distributed or dist.is_initialized():
         return
-    backend = "nccl" if device.type == "cuda" else "gloo"
+    backend = "gloo"
+    if torch.cuda.is_available():
+        backend = "cpu:gloo,cuda:nccl"
+        torch.cuda.set_device(world.local_rank % torch.cuda.device_count())
     dist.init_process_group(backend, rank=world.rank, world_size=world.size, timeout=TIMEOUT)
+
+
+def join() -> World:
+    """The world of this process, with the process group joined when torchrun started it.
+
+    Idempotent. A group vaekit started is left at exit after a barrier (``stop``), unless the
+    process is ending on an uncaught exception: then it leaves at once, and torchrun stops the
+    other processes.
+    """
+    world = from_environment()
+    if world.distributed and not dist.is_initialized():
+        start(world)
+        _watch_failures()
+        atexit.register(_leave, world)
+    return current_world()
+
+
+_failed = False
+
+
+def _watch_failures() -> None:
+    """Note an uncaught exception, so that leaving at exit does not wait for the peers."""
+    previous = sys.excepthook
+
+    def hook(*info):
+        mark_failed()
+        previous(*info)
+
+    sys.excepthook = hook
+
+
+def mark_failed() -> None:
+    """This process is ending on an error: at exit it leaves the group without a barrier."""
+    global _failed
+    _failed = True
+
+
+def _leave(world: World) -> None:
+    if not dist.is_initialized():
+        return
+    if _failed:
+        dist.destroy_process_group()
+    else:
+        stop(world)
+
+
+def local_device(device: torch.device, world: World) -> torch.device:
+    """The device this process trains on: ``cuda`` without an index means its local rank's GPU."""
+    if device.type == "cuda" and device.index is None and world.distributed:
+        return torch.device("cuda", world.local_rank % torch.cuda.device_count())
+    return device
 
 
 def epoch_order(n_rows: int, seed: int, epoch: int) -> torch.Tensor:
@@ -102,17 +167,24 @@ def epoch_order(n_rows: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n_rows, generator=generator)
 
 
-def training_rows(order: torch.Tensor, world: World) -> torch.Tensor:
-    """This rank's rows of an epoch's order: every ``world.size``-th, without padding.
+def epoch_batches(
+    order: torch.Tensor, batch_size: int, world: World
+) -> list[tuple[torch.Tensor, int]]:
+    """This rank's part of every batch of an epoch: ``(its rows, the batch's rows)`` per step.
 
-    The last ``len(order) % world.size`` rows of the order are left out of the epoch so that
-    every rank has as many rows (and as many steps) as the others; the order changes every
-    epoch, so the rows left out do too. Batches of ``batch_size // world.size`` rows of this
-    rank's share, taken together across the ranks, are the batches of ``batch_size`` rows that
-    one process reads from the same order.
+    Step i reads the i-th ``batch_size`` rows of ``order``, as one process does; rank r takes
+    every ``world.size``-th of them, from the r-th. The ranks' parts of a step differ in length
+    by one row at most, and ``Trainer.step`` weights each rank's loss by its share, so the
+    averaged gradient is the one process's gradient on the whole batch. Without padding: a
+    last batch with fewer rows than processes is left out of the epoch, and since the order
+    changes every epoch, so do the rows left out.
     """
-    usable = len(order) - len(order) % world.size
-    return order[:usable].view(-1, world.size)[:, world.rank].contiguous()
+    batches = []
+    for rows in order.split(batch_size):
+        if len(rows) < world.size:
+            break
+        batches.append((rows[world.rank :: world.size], len(rows)))
+    return batches
 
 
 def evaluation_block(n_rows: int, world: World) -> slice:
@@ -158,3 +230,88 @@ def stop(world: World) -> None:
     if world.distributed and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
+
+
+def broadcast(value: T, world: World) -> T:
+    """Rank 0's ``value`` on every rank (any picklable object; unchanged for one process)."""
+    if not world.distributed:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0, device=torch.device("cpu"))
+    return box[0]
+
+
+def gather(value: T, world: World) -> list[T]:
+    """Every rank's ``value``, in rank order (``[value]`` for one process)."""
+    if not world.distributed:
+        return [value]
+    values = [None] * world.size
+    dist.all_gather_object(values, value)
+    return values
+
+
+def on_main(fn: Callable[[], T]) -> T:
+    """``fn()`` run by rank 0 alone; every rank gets its result, or raises its ``VaekitError``.
+
+    For the decisions that read files: under torchrun on several machines, only rank 0's
+    machine need hold the run folder.
+    """
+    world = join()
+    if not world.distributed:
+        return fn()
+    outcome: tuple = (None, None)
+    if world.main:
+        try:
+            outcome = (fn(), None)
+        except VaekitError as err:
+            outcome = (None, err)
+    result, error = broadcast(outcome, world)
+    if error is not None:
+        error.everywhere = True  # every rank raises it: rank 0 alone need say it
+        raise error
+    return result
+
+
+def together(fn: Callable[[], T]) -> T:
+    """``fn()`` run by every rank; when it fails on any, every rank raises the first failure.
+
+    For the steps each process takes on its own files or rows (loading and checking the
+    data): a process that fails stops every process with its one-line error, named by its
+    rank, instead of leaving the others waiting for it.
+    """
+    world = join()
+    if not world.distributed:
+        return fn()
+    result, error = None, None
+    try:
+        result = fn()
+    except (VaekitError, OSError) as err:
+        error = err
+    for rank, failure in enumerate(gather(error, world)):
+        if failure is not None:
+            if rank != 0 and isinstance(failure, VaekitError):
+                failure = type(failure)(f"process {rank} of {world.size}: {failure}")
+            failure.everywhere = True
+            raise failure
+    return result
+
+
+def lost_peer(error: BaseException) -> bool:
+    """True for the error a collective operation raises when a peer is gone (it crashed, was
+    killed, or did not answer within ``TIMEOUT``)."""
+    text = str(error)
+    return isinstance(error, dist.DistError) or any(
+        mark in text for mark in ("gloo", "NCCL", "Connection closed", "timed out")
+    )
+
+
+def check_same(value: str, what: str, world: World) -> None:
+    """Raise ConfigError on every rank unless every rank holds the same ``value``."""
+    values = gather(value, world)
+    if differing := [rank for rank, v in enumerate(values) if v != values[0]]:
+        error = ConfigError(
+            f"Process {differing[0]} of {world.size} was given other {what} than process 0; "
+            "every process must run the same command on the same data."
+        )
+        error.everywhere = True
+        raise error

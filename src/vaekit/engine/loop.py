@@ -4,6 +4,12 @@ The loop knows nothing of what a VAE is. It reads shuffled batches of rows from 
 moves them to the device, calls ``module(x, generator)`` (whose forward returns the loss terms),
 steps Adam, and records every term by its name. A non-finite loss or gradient skips the step;
 too many in a row stop training. Schedules advance at every step, by epochs or by time.
+
+Under torchrun the module is wrapped in ``DistributedDataParallel`` and each process reads its
+part of every batch (``distributed.epoch_batches``): ``batch_size`` is the batch of all the
+processes together, so one process and N processes train the same recipe. The history, the
+validation loss and so early stopping are sums over all processes; rank 0 alone writes the
+checkpoint, which holds every process's noise generator.
 """
 
 from __future__ import annotations
@@ -11,15 +17,29 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
-from ..exceptions import TrainingError
+from ..exceptions import ConfigError, TrainingError, VaekitWarning
 from .checkpoint import Checkpoint, TrainingState
 from .devices import autocast, gradient_scaler, to_device
+from .distributed import (
+    World,
+    all_reduce_sum,
+    barrier,
+    broadcast,
+    current_world,
+    epoch_batches,
+    epoch_order,
+    evaluation_block,
+    gather,
+)
 from .progress import EpochProgress
 from .schedules import LEARNING_RATE_SCHEDULES, Budget, Clock, Warmup
 from .sources import DataSource
@@ -82,13 +102,15 @@ def split_validation(
     return perm[n_val:], perm[:n_val]
 
 
-def noise_generator(generator: torch.Generator, device: torch.device) -> torch.Generator:
-    """The generator of the module's noise: ``generator`` itself on the CPU (one stream, as the
-    batch order), else a generator on ``device`` seeded from it."""
-    if device.type == "cpu":
-        return generator
-    seed = int(torch.randint(2**62, (1,), generator=generator))
-    return torch.Generator(device).manual_seed(seed)
+def draw_seed(generator: torch.Generator) -> int:
+    """A 62-bit seed drawn from ``generator``."""
+    return int(torch.randint(2**62, (1,), generator=generator))
+
+
+def noise_generator(seed: int, rank: int, device: torch.device) -> torch.Generator:
+    """The generator of process ``rank``'s noise on ``device``: each process draws its own."""
+    entropy = np.random.SeedSequence([seed, rank]).generate_state(2, dtype=np.uint32)
+    return torch.Generator(device).manual_seed(int(entropy[0]) << 31 | int(entropy[1]) >> 1)
 
 
 def make_optimizer(module: nn.Module, learning_rate: float) -> torch.optim.Adam:
@@ -126,21 +148,51 @@ class Trainer:
         self.module, self.source, self.options = module, source, options
         self.generator, self.checkpoint = generator, checkpoint
         self.device = options.device
+        self.world = current_world()
         self.train_rows, self.val_rows = split_validation(
             len(source), options.validation_fraction, generator
         )
-        self.noise = noise_generator(generator, self.device)
+        check_shares(len(self.train_rows), options.batch_size, self.world)
+        self.order_seed = draw_seed(generator)
+        self.noise = noise_generator(draw_seed(generator), self.world.rank, self.device)
+        self.network = module
+        if self.world.distributed:  # the same weights everywhere: DDP sends rank 0's
+            ids = None if self.device.type != "cuda" else [self.device.index or 0]
+            self.network = DistributedDataParallel(module, device_ids=ids)
         self.optimizer = make_optimizer(module, options.learning_rate)
         self.scaler = gradient_scaler(self.device, options.precision)
         self.lr_factor = LEARNING_RATE_SCHEDULES[options.learning_rate_schedule]
         self.budget = options.budget
         self.params = [p for group in self.optimizer.param_groups for p in group["params"]]
-        self.state = checkpoint.load() if checkpoint is not None else None
-        if self.state is None:
-            self.state = TrainingState.fresh()
-        else:
-            self.state.restore(module, self.optimizer, generator, self.noise)
+        self.term_names: list[str] | None = None
+        self.state = self.load_state()
         self.state.streak = self.state.streak.to(self.device)
+
+    def load_state(self) -> TrainingState:
+        """The checkpoint's state (read by rank 0, sent to every rank), put in place; else fresh."""
+        if self.checkpoint is None:
+            return TrainingState.fresh()
+        state = broadcast(self.checkpoint.load() if self.world.main else None, self.world)
+        if state is None:
+            return TrainingState.fresh()
+        state.restore(self.module, self.optimizer, self.generator, self.noise, self.world.rank)
+        if len(state.noise) != self.world.size and self.world.main:
+            warnings.warn(
+                f"This run was checkpointed by {_processes(len(state.noise))} and goes on with "
+                f"{_processes(self.world.size)}: it trains correctly, but not bit for bit as "
+                "an uninterrupted run would.",
+                VaekitWarning,
+                stacklevel=4,
+            )
+        return state
+
+    def save_state(self) -> None:
+        """Rank 0 writes the checkpoint, with every rank's noise; the others wait for it."""
+        noise = gather(self.noise.get_state(), self.world)
+        self.state.capture(self.module, self.optimizer, self.generator, noise)
+        if self.world.main:
+            self.checkpoint.save(self.state)
+        barrier(self.world)
 
     # ---- one step and one epoch ---------------------------------------------------------
     def apply_schedules(self, clock: Clock) -> None:
@@ -151,12 +203,22 @@ class Trainer:
         for name, schedule in self.options.annealed.items():
             setattr(self.module, name, schedule(clock))
 
-    def step(self, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        """Forward, backward and (unless non-finite) an optimiser step; (terms, bad)."""
+    def step(
+        self, x: torch.Tensor, batch_rows: int | None = None
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Forward, backward and (unless non-finite) an optimiser step; (terms, bad).
+
+        ``x`` is this process's part of a batch of ``batch_rows`` rows (all of it by default).
+        Its loss is weighted by its share, so that the gradient DDP averages over the processes
+        is the gradient of the whole batch's mean loss; the step is skipped on every process
+        when any process's loss is not finite.
+        """
         with autocast(self.device, self.options.precision):
-            terms = self.module(x, self.noise)
+            terms = self.network(x, self.noise)
         self.optimizer.zero_grad(set_to_none=True)
         loss = terms["loss"]
+        if self.world.distributed:
+            loss = loss * (len(x) * self.world.size / (batch_rows or len(x)))
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
             self.scaler.unscale_(self.optimizer)
@@ -171,7 +233,8 @@ class Trainer:
             self.scaler.step(self.optimizer)
             self.scaler.update()
             return terms, ~torch.isfinite(loss)
-        bad = ~(torch.isfinite(loss) & torch.isfinite(norm))
+        nonfinite = all_reduce_sum((~torch.isfinite(loss)).float(), self.world)
+        bad = (nonfinite > 0) | ~torch.isfinite(norm)
         if self.optimizer.defaults.get("fused"):
             self.optimizer.found_inf = bad.float()  # GradScaler's flag: fused Adam skips the step
             self.optimizer.step()
@@ -181,22 +244,22 @@ class Trainer:
 
     def train_epoch(self, epoch: int, seconds_before: float) -> dict[str, float]:
         """One pass over shuffled batches. Metrics stay tensors until the epoch ends."""
-        self.module.train()
+        self.network.train()
         streak = self.state.streak
         names, totals = None, None
         used = torch.zeros((), device=self.device)
         skipped = torch.zeros((), device=self.device)
         longest = streak.clone()
-        perm = torch.randperm(len(self.train_rows), generator=self.generator)
-        batches = perm.split(self.options.batch_size)
+        order = epoch_order(len(self.train_rows), self.order_seed, epoch)
+        batches = epoch_batches(order, self.options.batch_size, self.world)
         start = time.perf_counter()
-        for i, batch in enumerate(batches):
+        for i, (batch, batch_rows) in enumerate(batches):
             clock = Clock(epoch + i / len(batches), seconds_before + time.perf_counter() - start)
             self.apply_schedules(clock)
             x = read_batch(self.source, self.train_rows[batch], self.device)
-            terms, bad = self.step(x)
+            terms, bad = self.step(x, batch_rows)
             if names is None:
-                names = list(terms)
+                names = self.term_names = list(terms)
                 totals = torch.zeros(len(names), device=self.device)
             stacked = torch.stack([terms[name] for name in names]).detach().float()
             totals += torch.where(bad, 0.0, stacked * len(batch))
@@ -204,6 +267,8 @@ class Trainer:
             skipped += bad
             streak.add_(1).mul_(bad)
             longest = torch.maximum(longest, streak)
+        all_reduce_sum(totals, self.world)
+        all_reduce_sum(used, self.world)
         if longest.item() >= self.options.max_nonfinite_steps:
             raise TrainingError(
                 f"The loss or its gradient was not finite for {int(longest.item())} steps in a "
@@ -215,26 +280,27 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """The module's eval-mode terms on the validation rows, with the same noise every epoch."""
+        """The module's eval-mode terms on the validation rows, with the same noise every epoch;
+        each process takes a block of the rows and the sums are added up."""
         self.module.eval()
         size = max(self.options.batch_size, VALIDATION_BATCH)
-        names, totals = None, None
-        for index in self.val_rows.split(size):
+        names = self.term_names
+        totals = torch.zeros(len(names), device=self.device)
+        block = self.val_rows[evaluation_block(len(self.val_rows), self.world)]
+        for index in block.split(size):
             x = read_batch(self.source, index, self.device)
             noise = torch.Generator(self.device).manual_seed(0)
             terms = self.module(x, noise)
-            if names is None:
-                names = list(terms)
-                totals = torch.zeros(len(names), device=self.device)
             totals += torch.stack([terms[n].detach().float() for n in names]) * len(index)
-        means = (totals / len(self.val_rows)).tolist()
+        means = (all_reduce_sum(totals, self.world) / len(self.val_rows)).tolist()
         return {f"val_{name}": value for name, value in zip(names, means, strict=True)}
 
     # ---- the run ------------------------------------------------------------------------
     def run(self) -> TrainingResult:
         """Train until the budget is spent or early stopping fires; restore the best weights."""
         state, options = self.state, self.options
-        progress = EpochProgress(state.epoch, options.max_epochs, options.verbose)
+        verbose = options.verbose and self.world.main
+        progress = EpochProgress(state.epoch, options.max_epochs, verbose)
         torch.set_flush_denormal(True)
         try:
             while not state.finished:
@@ -279,8 +345,7 @@ class Trainer:
         stop = self.early_stopping(record, clock)
         state.finished = stop or self.budget.spent(clock)
         if self.checkpoint is not None and (state.finished or self.checkpoint.due(state.epoch)):
-            state.capture(self.module, self.optimizer, self.generator, self.noise)
-            self.checkpoint.save(state)
+            self.save_state()
         if options.callback is not None:
             options.callback(record)
 
@@ -302,6 +367,23 @@ class Trainer:
             return False
         state.since_best += 1
         return state.since_best >= options.patience
+
+
+def check_shares(n_rows: int, batch_size: int, world: World) -> None:
+    """Refuse a split of the training rows that leaves a process without rows to train on."""
+    if batch_size < world.size:
+        raise ConfigError(
+            f"batch_size={batch_size} is the batch of all {world.size} processes together; "
+            f"it must be at least {world.size}."
+        )
+    if n_rows < world.size:
+        raise ConfigError(
+            f"{n_rows} training rows cannot be shared by {world.size} processes; use fewer."
+        )
+
+
+def _processes(n: int) -> str:
+    return "1 process" if n == 1 else f"{n} processes"
 
 
 def train(

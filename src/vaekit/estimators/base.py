@@ -26,7 +26,15 @@ from tqdm.auto import tqdm
 from .. import __version__
 from ..engine.checkpoint import Checkpoint, fingerprint
 from ..engine.devices import check_precision, inference_device, resolve_device
-from ..engine.distributed import current_world, evaluation_block, gather_rows
+from ..engine.distributed import (
+    check_same,
+    current_world,
+    evaluation_block,
+    gather_rows,
+    join,
+    local_device,
+    together,
+)
 from ..engine.loop import TrainingOptions, TrainingResult, train
 from ..engine.schedules import Warmup, parse_duration
 from ..engine.sources import DataSource, as_source, count
@@ -206,19 +214,29 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         Returns
         -------
         self
+
+        Notes
+        -----
+        Started by torchrun, every process calling ``fit`` on the same rows trains one model
+        data-parallel: ``batch_size`` is the batch of all the processes together, the history
+        and early stopping are computed from all of them, rank 0 alone writes the checkpoints
+        (with every process's random state), and with ``device="cuda"`` (or ``"auto"``) each
+        process takes the GPU of its local rank. See docs/distributed.md.
         """
         self._check_params()
-        device = resolve_device(self.device)
+        world = join()  # under torchrun: the process group, one GPU per process
+        device = local_device(resolve_device(self.device), world)
         check_precision(self.precision, device)
         max_time = parse_duration(self.max_time, "max_time")
-        source = self._prepare(X, reset=True)
+        source = together(lambda: self._prepare(X, reset=True))  # a bad row stops every rank
         checkpoint = None
-        if checkpoint_dir is not None:
+        if checkpoint_dir is not None or world.distributed:
             params = self.get_params(deep=False)
             params = {k: v for k, v in params.items() if k not in RUNTIME_PARAMS}
-            checkpoint = Checkpoint(
-                checkpoint_dir, fingerprint(params, source.fingerprint()), checkpoint_every
-            )
+            identity = fingerprint(params, source.fingerprint())
+            check_same(identity, "parameters or data", world)
+        if checkpoint_dir is not None:
+            checkpoint = Checkpoint(checkpoint_dir, identity, checkpoint_every)
         generator = seed_generator(self.random_state)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(torch.randint(2**31 - 1, (1,), generator=generator)))

@@ -5,7 +5,13 @@ The folder holds the saved model (config.json, model.safetensors, metrics.jsonl)
 ``report.html`` and ``training_state/`` (the last training checkpoint). It is assembled in
 ``<folder>.partial`` beside the target and renamed into place at the end. A failed run leaves
 nothing behind; a killed or interrupted one leaves the partial folder, with ``request.json``
-(what was asked for) and its latest checkpoint, and ``resume_run`` finishes it.
+(what was asked for) and its latest checkpoint, and ``resume_run`` finishes it; so does the same
+request made again (a scheduler's or torchrun's restart).
+
+Under torchrun every process runs the whole flow in step (the training and the sharded
+evaluation need them all), but only rank 0 reads and writes the run folder: it decides whether
+the run starts, resumes or is refused (``distributed.on_main``), and the other processes
+assemble their copy in a temporary folder that is thrown away.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -22,6 +29,7 @@ from .. import __version__
 from ..data import DATASETS, load_dataset
 from ..engine.checkpoint import STATE_JSON
 from ..engine.devices import resolve_device
+from ..engine.distributed import current_world, on_main, together
 from ..estimators import LatentEstimator, load
 from ..estimators.registry import model_class
 from ..evaluation import evaluate
@@ -77,26 +85,12 @@ def train_run(
 
     The training state is checkpointed every ``checkpoint_every`` epochs; with ``resume`` the
     interrupted run whose partial folder is beside ``out`` goes on from its last checkpoint
-    (``resume_run`` reads the other arguments back from that folder).
+    (``resume_run`` reads the other arguments back from that folder). An interrupted run whose
+    request is this one goes on too: the same command, issued again, finishes its own run.
     """
-    # The parameters, the device and a given output folder are checked before any data is read.
-    mode, binarized = binarize_settings(binarize)
-    check_scaling(params or {})
-    _make_estimator(model, {**(params or {}), "random_state": seed})._check_params()
-    resolve_device((params or {}).get("device", "auto"))
-    if out is not None and not resume:
-        _check_target(Path(out), partial_folder(Path(out)), overwrite)
-    dataset = load_dataset(source, data_dir=data_dir, binarize=mode, seed=seed)
-    check_likelihood_fits(dataset, (params or {}).get("likelihood"), binarize)
-    (X_train, _), (X_test, y_test) = held_out(dataset, test_fraction, seed)
-    effective = data_defaults(dataset, mode, (params or {}).get("likelihood")) | binarized
-    effective |= {"random_state": seed, "verbose": verbose} | (params or {})
-    estimator = _make_estimator(model, effective)
-    target = (
-        Path(out) if out is not None else _free_folder(Path("runs") / f"{dataset.name}-{model}")
-    )
-    if out is None and not resume:
-        _check_target(target, partial_folder(target), overwrite)
+    # The parameters, the device and a given output folder are checked before any data is read
+    # (under torchrun by rank 0, for all).
+    mode, binarized = on_main(lambda: _check_request(model, params or {}, binarize, seed))
     request = {
         "source": _source_text(source),
         "model": model,
@@ -108,6 +102,16 @@ def train_run(
         "pictures": pictures,
         "checkpoint_every": checkpoint_every,
     }
+    if out is not None:
+        resume = on_main(lambda: _claim(Path(out), request, overwrite, resume))
+    dataset = together(lambda: _load_checked(source, data_dir, mode, seed, params, binarize))
+    (X_train, _), (X_test, y_test) = held_out(dataset, test_fraction, seed)
+    effective = data_defaults(dataset, mode, (params or {}).get("likelihood")) | binarized
+    effective |= {"random_state": seed, "verbose": verbose} | (params or {})
+    estimator = _make_estimator(model, effective)
+    target = Path(out) if out is not None else on_main(lambda: _default_folder(dataset.name, model))
+    if out is None:
+        resume = on_main(lambda: _claim(target, request, overwrite, resume))
     with _staging(target, resume) as staging:
         if not resume:
             write_atomic(staging / REQUEST_FILE, (json.dumps(request, indent=2) + "\n").encode())
@@ -161,18 +165,46 @@ def train_run(
     return Run(target, estimator, info)
 
 
+def _load_checked(source, data_dir, mode, seed, params, binarize):
+    """The dataset, refused when the likelihood asked for cannot have produced it."""
+    dataset = load_dataset(source, data_dir=data_dir, binarize=mode, seed=seed)
+    check_likelihood_fits(dataset, (params or {}).get("likelihood"), binarize)
+    return dataset
+
+
+def _check_request(model: str, params: dict, binarize: str, seed: int) -> tuple[str, dict]:
+    """The binarize settings of a request whose options have been checked."""
+    settings = binarize_settings(binarize)
+    check_scaling(params)
+    _make_estimator(model, {**params, "random_state": seed})._check_params()
+    resolve_device(params.get("device", "auto"))
+    return settings
+
+
 def is_finished(folder: str | os.PathLike) -> bool:
     """True when ``folder`` (a run folder or its ``.partial`` folder) holds a finished run and
-    no interrupted one: there is nothing left to resume."""
+    no interrupted one: there is nothing left to resume. Under torchrun, rank 0 looks."""
     folder = Path(folder)
     target = folder.with_name(folder.name.removesuffix(PARTIAL_SUFFIX))
-    return (target / RUN_FILE).is_file() and not (partial_folder(target) / REQUEST_FILE).is_file()
+    partial = partial_folder(target)
+    return on_main(lambda: (target / RUN_FILE).is_file() and not (partial / REQUEST_FILE).is_file())
 
 
 def resume_run(folder: str | os.PathLike, *, verbose: bool = True) -> Run:
     """Finish an interrupted run: ``folder`` is the run's folder or its ``.partial`` folder."""
     folder = Path(folder)
     target = folder.with_name(folder.name.removesuffix(PARTIAL_SUFFIX))
+    request = on_main(lambda: _interrupted_request(target))
+    return train_run(request.pop("source"), out=target, verbose=verbose, resume=True, **request)
+
+
+def partial_folder(target: Path) -> Path:
+    """Where the run for ``target`` is assembled, and where an interrupted one waits."""
+    return target.with_name(target.name + PARTIAL_SUFFIX)
+
+
+def _interrupted_request(target: Path) -> dict:
+    """The request of the interrupted run at ``target``; ConfigError when there is none."""
     partial = partial_folder(target)
     if not (partial / REQUEST_FILE).is_file():
         what = "a finished run" if (target / RUN_FILE).is_file() else "no interrupted run"
@@ -183,23 +215,37 @@ def resume_run(folder: str | os.PathLike, *, verbose: bool = True) -> Run:
         request = None
     if not isinstance(request, dict) or set(request) != REQUEST_KEYS:
         raise ModelFileError(f"{partial / REQUEST_FILE} is not a valid run request.")
-    return train_run(request.pop("source"), out=target, verbose=verbose, resume=True, **request)
+    return request
 
 
-def partial_folder(target: Path) -> Path:
-    """Where the run for ``target`` is assembled, and where an interrupted one waits."""
-    return target.with_name(target.name + PARTIAL_SUFFIX)
+def _claim(target: Path, request: dict, overwrite: bool, resume: bool) -> bool:
+    """Whether the run at ``target`` goes on from its checkpoint (True) or starts (False).
 
-
-def _check_target(target: Path, partial: Path, overwrite: bool) -> None:
+    An interrupted run there goes on when ``resume`` is asked for or its request is
+    ``request`` (the same command again); another interrupted run or a finished one is
+    refused unless ``overwrite``.
+    """
+    if resume:
+        return True
+    partial = partial_folder(target)
     if (partial / REQUEST_FILE).is_file() and not overwrite:
+        if _stored_request(partial) == json.loads(json.dumps(request)):
+            return True
         raise ConfigError(
-            f"{partial} holds an interrupted run; finish it with 'vaekit train --resume "
-            f"{target}', or pass --overwrite to start afresh."
+            f"{partial} holds an interrupted run of another request; finish it with 'vaekit "
+            f"train --resume {target}', or pass --overwrite to start afresh."
         )
     if target.exists() and not overwrite:
         raise ConfigError(f"{target} already exists; choose another --out or pass --overwrite.")
     shutil.rmtree(partial, ignore_errors=True)  # discarded, or killed before it held a request
+    return False
+
+
+def _stored_request(partial: Path) -> dict | None:
+    try:
+        return json.loads((partial / REQUEST_FILE).read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
 
 
 def open_run(folder: str | os.PathLike) -> Run:
@@ -242,7 +288,9 @@ def _jsonable(params: dict) -> dict:
     }
 
 
-def _free_folder(base: Path) -> Path:
+def _default_folder(name: str, model: str) -> Path:
+    """runs/NAME-MODEL, or the first of runs/NAME-MODEL-2, -3, ... that does not exist."""
+    base = Path("runs") / f"{name}-{model}"
     candidate, n = base, 1
     while candidate.exists():
         n += 1
@@ -252,22 +300,34 @@ def _free_folder(base: Path) -> Path:
 
 class _staging:
     """``target.partial``: replaces ``target`` on success and vanishes on a failure before the
-    first checkpoint; from then on it is kept (on Ctrl-C, a kill or an error) for resume_run."""
+    first checkpoint; from then on it is kept (on Ctrl-C, a kill or an error) for resume_run.
+
+    Under torchrun, a process other than rank 0 stages into a temporary folder of its own,
+    removed at the end, whatever happens.
+    """
 
     def __init__(self, target: Path, resume: bool):
         self.target, self.resume = target, resume
         self.path = partial_folder(target)
+        self.private = not current_world().main
 
     def __enter__(self) -> Path:
-        self.path.mkdir(parents=True, exist_ok=self.resume)
+        if self.private:
+            self.path = Path(tempfile.mkdtemp(prefix="vaekit-run-"))
+        else:
+            self.path.mkdir(parents=True, exist_ok=self.resume)
         return self.path
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        if self.private:
+            shutil.rmtree(self.path, ignore_errors=True)
         if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
             raise TrainingInterrupted(
                 f"the last checkpoint is kept; finish the run with 'vaekit train --resume "
                 f"{self.target}'"
             ) from None
+        if self.private:
+            return
         if exc_type is not None:
             if not (self.path / CHECKPOINT_FOLDER / STATE_JSON).is_file():
                 shutil.rmtree(self.path, ignore_errors=True)
