@@ -69,20 +69,29 @@ GRADIENTS = textwrap.dedent(
     trainer.step(torch.from_numpy(X[mine.numpy()]), len(batch))
     grads = torch.cat([p.grad.flatten() for p in trainer.params]).double().numpy()
     seeds = gather(trainer.noise.initial_seed(), world)
+    # A non-finite loss on the last process only: every process skips the step.
+    before = [p.detach().clone() for p in trainer.params]
+    x = torch.from_numpy(X[mine.numpy()])
+    if world.rank == world.size - 1:
+        x[0, 0] = float("nan")
+    _, bad = trainer.step(x, len(batch))
+    unchanged = all(torch.equal(a, p) for a, p in zip(before, trainer.params))
+    skipped = gather((bool(bad), unchanged), world)
     if world.main:
         np.save(sys.argv[1], grads)
         np.save(sys.argv[2], np.array(seeds, dtype=np.uint64))
+        np.save(sys.argv[3], np.array(skipped))
     """
 )
 
 
 def test_one_step_on_two_processes_has_the_gradients_of_one_on_the_whole_batch(tmp_path):
     (tmp_path / "worker.py").write_text(GRADIENTS)
-    done = torchrun("worker.py", "two.npy", "seeds.npy", cwd=tmp_path)
+    done = torchrun("worker.py", "two.npy", "seeds.npy", "skipped.npy", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     env = {k: v for k, v in ONE_THREAD.items() if k not in ("WORLD_SIZE", "RANK")}
     one = subprocess.run(
-        [sys.executable, "worker.py", "one.npy", "one-seeds.npy"],
+        [sys.executable, "worker.py", "one.npy", "one-seeds.npy", "one-skipped.npy"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -95,6 +104,7 @@ def test_one_step_on_two_processes_has_the_gradients_of_one_on_the_whole_batch(t
     np.testing.assert_allclose(two, single, rtol=0, atol=1e-6)
     seeds = np.load(tmp_path / "seeds.npy")
     assert len(set(seeds.tolist())) == 2  # each process draws its own noise
+    assert np.load(tmp_path / "skipped.npy").tolist() == [[True, True], [True, True]]
 
 
 def test_two_processes_and_one_train_the_same_recipe(tmp_path):
@@ -277,3 +287,30 @@ def test_two_machines_on_loopback_train_one_model(tmp_path):
     assert "trained vae on digits: 3 epochs" in outputs[0][0]
     assert not (machines[1] / "runs").exists()  # rank 0 alone writes
     assert outputs[1][0] == ""  # and alone prints
+
+
+TIMED = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from vaekit import VAE
+    from vaekit.engine.distributed import current_world, gather
+
+    X = np.random.default_rng(0).random((2000, 16)).astype(np.float32)
+    vae = VAE(2, hidden_sizes=(16,), max_epochs=None, max_time=3, verbose=False,
+              learning_rate_schedule="cosine", warmup_epochs=0)
+    vae.fit(X)
+    weights = [float(v.double().sum()) for v in vae.module_.state_dict().values()]
+    seen = gather((vae.n_epochs_, weights), current_world())
+    if current_world().main:
+        np.save(sys.argv[1], np.array([seen[0] == seen[1], seen[0][0]]))
+    """
+)
+
+
+def test_a_time_budget_ends_every_process_at_the_same_epoch_with_the_same_weights(tmp_path):
+    (tmp_path / "worker.py").write_text(TIMED)
+    done = torchrun("worker.py", "out.npy", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    same, epochs = np.load(tmp_path / "out.npy").tolist()
+    assert same and epochs >= 2  # the learning rate followed one clock on both processes

@@ -39,6 +39,7 @@ from .distributed import (
     epoch_order,
     evaluation_block,
     gather,
+    on_main,
 )
 from .progress import EpochProgress
 from .schedules import LEARNING_RATE_SCHEDULES, Budget, Clock, Warmup
@@ -158,13 +159,16 @@ class Trainer:
         self.network = module
         if self.world.distributed:  # the same weights everywhere: DDP sends rank 0's
             ids = None if self.device.type != "cuda" else [self.device.index or 0]
-            self.network = DistributedDataParallel(module, device_ids=ids)
+            self.network = DistributedDataParallel(
+                module, device_ids=ids, gradient_as_bucket_view=True
+            )
         self.optimizer = make_optimizer(module, options.learning_rate)
         self.scaler = gradient_scaler(self.device, options.precision)
         self.lr_factor = LEARNING_RATE_SCHEDULES[options.learning_rate_schedule]
         self.budget = options.budget
         self.params = [p for group in self.optimizer.param_groups for p in group["params"]]
         self.term_names: list[str] | None = None
+        self.step_seconds = 0.0  # rank 0's mean step time in the last epoch (see elapsed)
         self.state = self.load_state()
         self.state.streak = self.state.streak.to(self.device)
 
@@ -172,7 +176,7 @@ class Trainer:
         """The checkpoint's state (read by rank 0, sent to every rank), put in place; else fresh."""
         if self.checkpoint is None:
             return TrainingState.fresh()
-        state = broadcast(self.checkpoint.load() if self.world.main else None, self.world)
+        state = on_main(self.checkpoint.load)  # a corrupt one stops every rank, in one line
         if state is None:
             return TrainingState.fresh()
         state.restore(self.module, self.optimizer, self.generator, self.noise, self.world.rank)
@@ -219,6 +223,11 @@ class Trainer:
         loss = terms["loss"]
         if self.world.distributed:
             loss = loss * (len(x) * self.world.size / (batch_rows or len(x)))
+            # A process whose loss is not finite puts NaN into one gradient: after DDP's
+            # all-reduce every process sees a non-finite norm and skips the step, with no
+            # collective of its own (one costs about a millisecond on gloo).
+            poison = torch.where(torch.isfinite(loss), 0.0, math.nan).detach()
+            loss = loss + poison * self.params[-1].sum()
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
             self.scaler.unscale_(self.optimizer)
@@ -232,9 +241,10 @@ class Trainer:
         if self.scaler is not None:  # the scaler skips overflowing steps and lowers its scale
             self.scaler.step(self.optimizer)
             self.scaler.update()
-            return terms, ~torch.isfinite(loss)
-        nonfinite = all_reduce_sum((~torch.isfinite(loss)).float(), self.world)
-        bad = (nonfinite > 0) | ~torch.isfinite(norm)
+            return terms, ~torch.isfinite(norm if self.world.distributed else loss)
+        bad = ~(torch.isfinite(loss) & torch.isfinite(norm))
+        if self.world.distributed:  # this process's loss is its own; the norm is everyone's
+            bad = ~torch.isfinite(norm)
         if self.optimizer.defaults.get("fused"):
             self.optimizer.found_inf = bad.float()  # GradScaler's flag: fused Adam skips the step
             self.optimizer.step()
@@ -254,7 +264,7 @@ class Trainer:
         batches = epoch_batches(order, self.options.batch_size, self.world)
         start = time.perf_counter()
         for i, (batch, batch_rows) in enumerate(batches):
-            clock = Clock(epoch + i / len(batches), seconds_before + time.perf_counter() - start)
+            clock = Clock(epoch + i / len(batches), seconds_before + self.elapsed(i, start))
             self.apply_schedules(clock)
             x = read_batch(self.source, self.train_rows[batch], self.device)
             terms, bad = self.step(x, batch_rows)
@@ -269,6 +279,7 @@ class Trainer:
             longest = torch.maximum(longest, streak)
         all_reduce_sum(totals, self.world)
         all_reduce_sum(used, self.world)
+        self.step_seconds = broadcast(time.perf_counter() - start, self.world) / len(batches)
         if longest.item() >= self.options.max_nonfinite_steps:
             raise TrainingError(
                 f"The loss or its gradient was not finite for {int(longest.item())} steps in a "
@@ -277,6 +288,17 @@ class Trainer:
             )
         means = (totals / used.clamp(min=1)).tolist()
         return dict(zip(names, means, strict=True)) | {"skipped_steps": int(skipped)}
+
+    def elapsed(self, step: int, start: float) -> float:
+        """Seconds into the epoch before ``step``, for the schedules that follow time.
+
+        Under torchrun every process must set the same learning rate and weights, so the time
+        is counted in steps of rank 0's mean step time in the epoch before (the first epoch
+        runs on its starting time).
+        """
+        if self.world.distributed:
+            return step * self.step_seconds
+        return time.perf_counter() - start
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
@@ -336,7 +358,7 @@ class Trainer:
             raise TrainingError(f"{err} The weights of epoch {epoch} were restored.") from None
         if self.val_rows is not None:
             record |= self.validate()
-        record["seconds"] = time.perf_counter() - start
+        record["seconds"] = broadcast(time.perf_counter() - start, self.world)  # one budget
         state.history.append(record)
         state.epoch = epoch + 1
         state.seconds += record["seconds"]
