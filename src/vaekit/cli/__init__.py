@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt as err:
         mark_failed()
-        print(f"vaekit: interrupted{f'; {err}' if str(err) else ''}", file=sys.stderr)
+        if world.main:
+            print(f"vaekit: interrupted{f'; {err}' if str(err) else ''}", file=sys.stderr)
         return 130
     return 0

@@ -3,7 +3,7 @@
 The processes run this same command line under torchrun's environment (``--nproc`` then names
 the processes already there). torchrun's own logging is kept quiet: a process that fails has
 printed its one-line error, and the job ends with its exit status; a process killed by a signal
-is named, with how to go on.
+is named, with how to go on; Ctrl-C (or SIGTERM) stops them all, and they say how to resume.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ def launch(nproc: int, argv: list[str]) -> None:
     TrainingError
         When a process was killed by a signal or crashed.
     """
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
@@ -51,9 +52,13 @@ def launch(nproc: int, argv: list[str]) -> None:
         rdzv_endpoint="127.0.0.1:0",  # torchrun's --standalone: a free port on loopback
         max_restarts=0,
     )
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("torch.distributed"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         elastic_launch(config, sys.executable)("-m", "vaekit", *argv)
+    except SignalException as err:  # Ctrl-C or a scheduler's SIGTERM: the processes said so
+        raise SystemExit(128 + err.sigval) from None
     except ChildFailedError as err:
         rank, failure = _cause(err.failures)
         if failure.exitcode == REPORTED:
