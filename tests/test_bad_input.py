@@ -469,6 +469,29 @@ CASES = [
     ),
     Case(
         "parameters",
+        "more pseudo-inputs than rows",
+        ["train", "rows.npy", "--prior", "vamp", "--prior-components", "100"],
+        "prior='vamp' starts its 100 pseudo-inputs from as many training rows, and there are "
+        "36; set prior_components to 36 or fewer.",
+        npy("rows.npy", GOOD),
+    ),
+    Case(
+        "parameters",
+        "components for a prior without them",
+        ["train", "rows.npy", "--prior-components", "5"],
+        "prior_components is for a prior with components (mog, vamp); the standard_normal "
+        "prior has none.",
+        npy("rows.npy", GOOD),
+    ),
+    Case(
+        "parameters",
+        "free bits with a mixture prior",
+        ["train", "rows.npy", "--prior", "mog", "--free-bits", "0.5"],
+        "free_bits needs a prior whose KL has a closed form per unit; the mog prior has none.",
+        npy("rows.npy", GOOD),
+    ),
+    Case(
+        "parameters",
         "batch size 0",
         ["train", "rows.npy", "--batch-size", "0"],
         "batch_size must be a positive integer.",

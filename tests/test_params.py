@@ -40,6 +40,7 @@ BAD = {
     "binarize": "always",
     "standardize": "yes",
     "prior": "laplace",
+    "prior_components": 0,
     "n_samples": 0,
     "objective": "kl",
     "beta": -1.0,

@@ -87,3 +87,16 @@ def elbo(
         log_px = module.likelihood.log_prob(x, module.decode(z))
         out.append(log_px.mean(0) - module.prior.kl(q, z))
     return torch.cat(out)
+
+
+@torch.no_grad()
+def kl(module: VAEModule, X: torch.Tensor, n_samples: int, seed: int, batch_size: int = 256):
+    """Per-example KL(q(z|x) || p(z)) in nats: in closed form where the prior has one, else the
+    mean of log q(z|x) - log p(z) over the K draws ``elbo`` takes (so ELBO = E_q log p(x|z) -
+    this, exactly)."""
+    out = []
+    for x in _batches(X, batch_size):
+        q = module.encode(x)
+        z = q.rsample(RowNoise(x, seed, module.latent_dim).draw(n_samples))
+        out.append(module.prior.kl(q, z))
+    return torch.cat(out)

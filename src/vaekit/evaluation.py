@@ -24,7 +24,9 @@ def evaluate(
 
     For a VAE: the importance-sampled log-likelihood with K = ``n_samples`` and its standard
     error, the ELBO (its expectation over q estimated with ``elbo_samples`` draws), the
-    reconstruction term -E_q[log p(x|z)], the KL in total and per latent unit, the active units,
+    reconstruction term -E_q[log p(x|z)], the KL in total and per latent unit (per unit only for
+    a prior with a closed-form KL; a mixture prior's is estimated from the ELBO's draws), the
+    active units,
     bits per dimension. For both models: the squared reconstruction error and the reconstruction
     log-likelihood at the code, -log p(x | decoder(code)).
     """
@@ -38,17 +40,21 @@ def evaluate(
     log_px, log_px_sem = _mean_and_sem(estimator.score_samples(X, n_samples))
     elbo, elbo_sem = _mean_and_sem(estimator.elbo(X, elbo_samples))
     means, _ = estimator.posterior(X)
-    kl_units = estimator.kl_per_unit(X).mean(0)
     spread = means.var(0)
+    if estimator.module_.prior.closed_form_kl:
+        kl_units = estimator.kl_per_unit(X).mean(0)
+        kl, per_unit = float(kl_units.sum()), {"kl_per_unit": kl_units.tolist()}
+    else:  # a mixture prior: the KL does not split over units; estimated from the ELBO's draws
+        kl, per_unit = float(estimator.kl_divergence(X, elbo_samples).mean()), {}
     result |= {
         "log_likelihood": log_px,
         "log_likelihood_sem": log_px_sem,
         "importance_samples": n_samples,
         "elbo": elbo,
         "elbo_sem": elbo_sem,
-        "reconstruction_nll": float(-elbo - kl_units.sum()),
-        "kl": float(kl_units.sum()),
-        "kl_per_unit": kl_units.tolist(),
+        "reconstruction_nll": float(-elbo - kl),
+        "kl": kl,
+        **per_unit,
         "active_units": int((spread > ACTIVE_UNIT_THRESHOLD).sum()),
         "posterior_mean_variance": spread.tolist(),
         "bits_per_dim": float(-log_px / (X.shape[1] * np.log(2))),

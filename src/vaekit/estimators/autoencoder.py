@@ -106,7 +106,7 @@ class Autoencoder(LatentEstimator):
             "noise_level is the masking probability and must be below 1.",
         )
 
-    def _make_module(self, encoder, decoder, likelihood) -> AutoencoderModule:
+    def _make_module(self, encoder, decoder, likelihood, n_features) -> AutoencoderModule:
         return AutoencoderModule(
             encoder,
             decoder,

@@ -108,10 +108,14 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return self.n_components
 
     def _make_module(
-        self, encoder: nn.Module, decoder: nn.Module, likelihood: Likelihood
+        self, encoder: nn.Module, decoder: nn.Module, likelihood: Likelihood, n_features: int
     ) -> LatentVariableModel:
         """The model's torch module around its networks and likelihood."""
         raise NotImplementedError
+
+    def _initialize_module(self, source: DataSource) -> None:
+        """Start the module's data-driven parts (a VampPrior's pseudo-inputs) from ``source``;
+        run under the seeded torch RNG of the fit."""
 
     def _build_module(self, n_features: int) -> LatentVariableModel:
         likelihood = make_likelihood(
@@ -144,7 +148,7 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             decoder_outputs,
             self.n_components,
         )
-        return self._make_module(encoder, decoder, likelihood)
+        return self._make_module(encoder, decoder, likelihood, n_features)
 
     def _prepare(self, X, reset: bool) -> PreparedSource:
         """X as a source of rows in the model's space (binarised, standardised), checked.
@@ -240,7 +244,9 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         generator = seed_generator(self.random_state)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(torch.randint(2**31 - 1, (1,), generator=generator)))
-            self.module_ = self._build_module(source.n_features).to(device)
+            self.module_ = self._build_module(source.n_features)
+            self._initialize_module(source)
+            self.module_.to(device)
         options = TrainingOptions(
             batch_size=self.batch_size,
             learning_rate=self.learning_rate,

@@ -253,8 +253,21 @@ _DECLARATIONS = (
     _registered(
         "prior",
         PRIORS,
-        "The prior p(z) over the latent space. The ELBO, the IWAE bound, the importance-sampled "
-        "log p(x), free bits, the KL per unit and ``sample`` all go through it.",
+        "The prior p(z) over the latent space: 'standard_normal' (N(0, I)), 'mog' (a learned "
+        "mixture of diagonal Gaussians) or 'vamp' (the VampPrior: the mixture of the encoder's "
+        "posteriors at learned pseudo-inputs, which start as random training rows). The ELBO, "
+        "the IWAE bound, the importance-sampled log p(x) and ``sample`` all go through it; "
+        "free bits and the KL per unit need the standard normal's closed-form KL.",
+    ),
+    Param(
+        "prior_components",
+        "int or None",
+        "Components of a mixture prior: the Gaussians of 'mog', the pseudo-inputs of 'vamp'. "
+        "None takes the prior's default (10 for mog, 500 for vamp, as in Tomczak & Welling "
+        "2018).",
+        lambda v: v is None or is_int(v, 1),
+        "prior_components must be a positive integer, or None for the prior's default.",
+        cli=int,
     ),
     _positive_int("n_samples", "Latent samples per example in the training objective (K)."),
     _choice(

@@ -10,12 +10,12 @@ from sklearn.mixture import GaussianMixture
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ..bounds import elbo, log_likelihood
+from ..bounds import elbo, kl, log_likelihood
 from ..engine.schedules import Warmup, parse_duration
 from ..engine.sources import SubsetSource
 from ..exceptions import ConfigError, PosteriorCollapseWarning, TrainingError
 from ..model.modules import VAEModule
-from ..model.priors import make_prior
+from ..model.priors import PRIORS, make_prior
 from .base import LatentEstimator, finite_array, require, seed_from
 from .params import document, is_int
 
@@ -75,6 +75,7 @@ class VAE(LatentEstimator):
         binarize: float | str | None = None,
         standardize: bool = False,
         prior: str = "standard_normal",
+        prior_components: int | None = None,
         n_samples: int = 1,
         objective: str = "elbo",
         beta: float = 1.0,
@@ -111,6 +112,7 @@ class VAE(LatentEstimator):
         self.binarize = binarize
         self.standardize = standardize
         self.prior = prior
+        self.prior_components = prior_components
         self.n_samples = n_samples
         self.objective = objective
         self.beta = beta
@@ -138,16 +140,34 @@ class VAE(LatentEstimator):
             self.warmup_time is None or self.warmup_epochs == 0,
             "Give warmup_epochs or warmup_time, not both.",
         )
+        require(
+            self.prior_components is None or PRIORS[self.prior].default_components is not None,
+            f"prior_components is for a prior with components (mog, vamp); the {self.prior} "
+            "prior has none.",
+        )
+
+    def _initialize_module(self, source) -> None:
+        needed = self.module_.prior.rows_needed()
+        if not needed:
+            return
+        if needed > len(source):
+            raise ConfigError(
+                f"prior={self.prior!r} starts its {needed} pseudo-inputs from as many training "
+                f"rows, and there are {len(source)}; set prior_components to {len(source)} or "
+                "fewer."
+            )
+        index = np.sort(torch.randperm(len(source))[:needed].numpy())
+        self.module_.prior.initialize(torch.from_numpy(source.rows(index)))
 
     def _encoder_outputs(self) -> int:
         return 2 * self.n_components
 
-    def _make_module(self, encoder, decoder, likelihood) -> VAEModule:
+    def _make_module(self, encoder, decoder, likelihood, n_features) -> VAEModule:
         return VAEModule(
             encoder,
             decoder,
             likelihood,
-            make_prior(self.prior, self.n_components),
+            make_prior(self.prior, self.n_components, n_features, self.prior_components),
             self.n_components,
             n_samples=self.n_samples,
             objective=self.objective,
@@ -187,6 +207,25 @@ class VAE(LatentEstimator):
         check_is_fitted(self)
         both = self._map_data(lambda m, x: _mean_and_log_var(m.encode(x)), X)
         return both[:, : self.n_components], np.exp(both[:, self.n_components :])
+
+    @property
+    def pseudo_inputs_(self) -> np.ndarray | None:
+        """The VampPrior's learned pseudo-inputs in the data's units, (K, n_features); None
+        for a prior without them."""
+        check_is_fitted(self)
+        rows = getattr(self.module_.prior, "pseudo_inputs", None)
+        if rows is None:
+            return None
+        return self._to_data_space(rows.detach().cpu().double().numpy())
+
+    def kl_divergence(self, X, n_samples: int = 1) -> np.ndarray:
+        """KL(q(z|x) || p(z)) of each row in nats: in closed form where the prior has one, else
+        estimated from ``n_samples`` draws of z (the draws ``elbo`` takes, so the ELBO is the
+        expected reconstruction term minus this)."""
+        check_is_fitted(self)
+        require(is_int(n_samples, 1), "n_samples must be a positive integer.")
+        seed = seed_from(self.random_state)
+        return self._map_data(lambda m, x: kl(m, x, n_samples, seed), X)
 
     def kl_per_unit(self, X) -> np.ndarray:
         """KL(q(z|x) || p(z)) of each latent unit for each row, in nats: (n, n_components).

@@ -102,6 +102,7 @@ class VAEModule(LatentVariableModel):
                 "prior has none."
             )
         self.prior = prior
+        prior.attach(self)
         self.n_samples = n_samples
         self.objective = objective
         self.kl_weight = kl_weight

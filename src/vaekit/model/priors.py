@@ -5,15 +5,56 @@ encoder's diagonal Gaussian q(z|x) is in closed form when ``kl_per_unit`` return
 that factorises over units with a known form), and otherwise a Monte-Carlo estimate from the
 same draws of z that the reconstruction term uses: log q(z|x) - log p(z). Every bound, the
 importance-sampled log p(x), free bits, the KL per unit and ``sample`` go through the prior.
+
+Three are registered: ``standard_normal`` (N(0, I)), ``mog`` (a learned mixture of diagonal
+Gaussians) and ``vamp`` (the VampPrior of Tomczak & Welling 2018: the mixture of the encoder's
+posteriors at learned pseudo-inputs). A prior is built by ``make_prior`` from the latent size,
+the number of features and its number of components; one that needs the model's encoder gets
+it from ``attach``, and one that starts from data rows from ``initialize``.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
 
 from ..exceptions import ConfigError
 from .distributions import DiagonalGaussian, standard_normal_log_prob
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def mixture_log_prob(
+    z: torch.Tensor, means: torch.Tensor, log_vars: torch.Tensor, log_weights: torch.Tensor
+) -> torch.Tensor:
+    """log sum_m w_m N(z; mu_m, diag(exp(log_var_m))), summed over units: shape z.shape[:-1].
+
+    ``means`` and ``log_vars`` are (M, L), ``log_weights`` (M,) normalised. The squares are
+    expanded into matrix products, so memory grows with z's rows times M, not times M x L.
+    """
+    precision = torch.exp(-log_vars)  # (M, L)
+    quadratic = (
+        (z * z) @ precision.T - 2 * z @ (means * precision).T + (means * means * precision).sum(-1)
+    )  # (..., M)
+    log_norm = -0.5 * (log_vars.sum(-1) + z.shape[-1] * LOG_2PI)  # (M,)
+    return torch.logsumexp(log_weights + log_norm - 0.5 * quadratic, dim=-1)
+
+
+def mixture_sample(
+    n: int,
+    means: torch.Tensor,
+    log_vars: torch.Tensor,
+    log_weights: torch.Tensor,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
+    """``n`` draws from the mixture of ``mixture_log_prob``: a component, then its Gaussian."""
+    component = torch.multinomial(log_weights.exp(), n, replacement=True, generator=generator)
+    eps = torch.randn(
+        (n, means.shape[-1]), generator=generator, dtype=means.dtype, device=means.device
+    )
+    return means[component] + torch.exp(0.5 * log_vars[component]) * eps
 
 
 class Prior(nn.Module):
@@ -22,9 +63,27 @@ class Prior(nn.Module):
     name: str = ""
     closed_form_kl: bool = False  # whether kl_per_unit gives the KL to q in closed form
 
+    default_components: int | None = None  # None: the prior has no components to choose
+
     def __init__(self, latent_dim: int):
         super().__init__()
         self.latent_dim = int(latent_dim)
+
+    @classmethod
+    def build(cls, latent_dim: int, n_features: int, components: int | None) -> Prior:
+        """The prior for a model of ``latent_dim`` units over ``n_features`` features, with
+        ``components`` mixture components (None: the prior's default)."""
+        return cls(latent_dim)
+
+    def attach(self, model: nn.Module) -> None:
+        """Called once by the model that holds the prior (a VampPrior keeps its encoder)."""
+
+    def initialize(self, rows: torch.Tensor) -> None:
+        """Start from data: ``rows`` are ``rows_needed`` training rows in the model's space."""
+
+    def rows_needed(self) -> int:
+        """Training rows ``initialize`` takes (0: none)."""
+        return 0
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """log p(z), summed over the last dimension."""
@@ -64,11 +123,93 @@ class StandardNormal(Prior):
         return q.kl_per_unit()
 
 
-PRIORS: dict[str, type[Prior]] = {cls.name: cls for cls in (StandardNormal,)}
+class MixtureOfGaussians(Prior):
+    """A learned mixture of ``n_mixture`` diagonal Gaussians: means, log-variances and weights
+    are trained with the networks. The means start as draws from N(0, I), the variances at 1,
+    the weights equal."""
+
+    name = "mog"
+    default_components = 10
+
+    def __init__(self, latent_dim: int, n_mixture: int = 10):
+        super().__init__(latent_dim)
+        self.means = nn.Parameter(torch.randn(n_mixture, latent_dim))
+        self.log_vars = nn.Parameter(torch.zeros(n_mixture, latent_dim))
+        self.logits = nn.Parameter(torch.zeros(n_mixture))
+
+    @classmethod
+    def build(cls, latent_dim, n_features, components):
+        return cls(latent_dim, components or cls.default_components)
+
+    def log_prob(self, z):
+        return mixture_log_prob(z, self.means, self.log_vars, self.logits.log_softmax(0))
+
+    def sample(self, n, generator=None):
+        return mixture_sample(n, self.means, self.log_vars, self.logits.log_softmax(0), generator)
 
 
-def make_prior(name: str, latent_dim: int) -> Prior:
-    """Build a prior from its registered name."""
+class VampPrior(Prior):
+    """The VampPrior (Tomczak & Welling 2018): p(z) = (1/K) sum_k q(z | u_k), the encoder's
+    posteriors at K learned pseudo-inputs u_k, which start as K random training rows.
+
+    The encoder is the model's own (``attach``), not a copy: the prior moves with it.
+    """
+
+    name = "vamp"
+    default_components = 500
+
+    def __init__(self, latent_dim: int, n_features: int, n_pseudo_inputs: int = 500):
+        super().__init__(latent_dim)
+        self.pseudo_inputs = nn.Parameter(torch.zeros(n_pseudo_inputs, n_features))
+
+    @classmethod
+    def build(cls, latent_dim, n_features, components):
+        return cls(latent_dim, n_features, components or cls.default_components)
+
+    def attach(self, model):
+        self.__dict__["encode"] = model.encode  # not a submodule: its weights are the model's
+
+    def rows_needed(self):
+        return len(self.pseudo_inputs)
+
+    def initialize(self, rows):
+        with torch.no_grad():
+            self.pseudo_inputs.copy_(rows)
+
+    def components(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(means, log-variances, log-weights) of the mixture: q(z | u_k) for every k."""
+        q = self.encode(self.pseudo_inputs)
+        log_weights = torch.full(
+            (len(q.mean),), -math.log(len(q.mean)), dtype=q.mean.dtype, device=q.mean.device
+        )
+        return q.mean, q.log_var, log_weights
+
+    def log_prob(self, z):
+        return mixture_log_prob(z, *self.components())
+
+    def sample(self, n, generator=None):
+        return mixture_sample(n, *self.components(), generator)
+
+
+PRIORS: dict[str, type[Prior]] = {
+    cls.name: cls for cls in (StandardNormal, MixtureOfGaussians, VampPrior)
+}
+
+
+def make_prior(
+    name: str, latent_dim: int, n_features: int = 0, components: int | None = None
+) -> Prior:
+    """Build a prior from its registered name.
+
+    Parameters
+    ----------
+    name : str
+        A key of ``PRIORS``.
+    latent_dim, n_features : int
+        The model's latent units and features.
+    components : int, optional
+        Mixture components (``mog``) or pseudo-inputs (``vamp``); None for the prior's default.
+    """
     if name not in PRIORS:
         raise ConfigError(f"Unknown prior {name!r}; choose one of {', '.join(PRIORS)}.")
-    return PRIORS[name](latent_dim)
+    return PRIORS[name].build(latent_dim, n_features, components)

@@ -99,6 +99,7 @@ def value_text(name: str, metrics: Mapping, number: Callable[[object], str] = st
         text += f" ± {number(metrics[sem])}"
     if name == "log_likelihood" and "importance_samples" in metrics:
         text += f" (K={metrics['importance_samples']})"
-    if name == "active_units" and "kl_per_unit" in metrics:
-        text += f" of {len(metrics['kl_per_unit'])}"
+    units = metrics.get("posterior_mean_variance", metrics.get("kl_per_unit"))
+    if name == "active_units" and units is not None:
+        text += f" of {len(units)}"
     return text

@@ -85,6 +85,9 @@ def report_config(info: dict) -> dict[str, dict]:
     }
 
 
+#: Pseudo-inputs of a VampPrior drawn in the report.
+PSEUDO_INPUTS_SHOWN = 64
+
 _KIND_WORDS = {"binary": "binary, 0 or 1", "unit": "in [0, 1]", "real": "real numbers"}
 
 
@@ -116,7 +119,23 @@ def figure_captions(run: Run, X: np.ndarray, y: np.ndarray | None) -> dict[str, 
         "latent traversals": f"Each row sweeps one latent unit from −{span} to {span} with the "
         "others at 0, decoded to the mean.",
         "training curves": _curves_caption(run),
+        "pseudo-inputs": _pseudo_inputs_caption(est),
     }
+
+
+def _pseudo_inputs_caption(est: LatentEstimator) -> str:
+    pseudo = getattr(est, "pseudo_inputs_", None)
+    if pseudo is None:
+        return ""
+    which = (
+        f"all {len(pseudo)}"
+        if len(pseudo) <= PSEUDO_INPUTS_SHOWN
+        else (f"the first {PSEUDO_INPUTS_SHOWN} of {len(pseudo)}")
+    )
+    return (
+        f"The VampPrior's pseudo-inputs u_k ({which}): the prior is the mixture of the "
+        "encoder's posteriors q(z | u_k); they began as random training rows."
+    )
 
 
 def _curves_caption(run: Run) -> str:
@@ -171,6 +190,11 @@ def draw_pictures(run: Run, X: np.ndarray, y: np.ndarray | None) -> dict[str, Pa
         n_dims = min(est.n_components, 8)
         images["latent traversals"] = plots.traversal_grid(
             traverse(est, n_dims, 9), shape, folder / "traversal.png", n_dims=n_dims, n_steps=9
+        )
+    pseudo = getattr(est, "pseudo_inputs_", None)
+    if shape and pseudo is not None:
+        images["pseudo-inputs"] = plots.image_grid(
+            pseudo[:PSEUDO_INPUTS_SHOWN], shape, folder / "pseudo_inputs.png"
         )
     images["training curves"] = draw_curves(run)
     return images
