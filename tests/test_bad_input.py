@@ -55,6 +55,18 @@ def write(name: str, data: bytes | str) -> Setup:
     return setup
 
 
+HELD_LOCKS: list = []  # open for the life of the test process, as a training run holds one
+
+
+def hold_lock(path: Path) -> None:
+    """Hold ``path`` locked as a vaekit process training that run does."""
+    import fcntl
+
+    handle = open(path, "w")  # noqa: SIM115 (held open on purpose)
+    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    HELD_LOCKS.append(handle)
+
+
 def npy(name: str, array: np.ndarray, cut: int = 0) -> Setup:
     def setup(folder: Path) -> None:
         np.save(folder / name, array, allow_pickle=array.dtype == object)
@@ -712,6 +724,14 @@ CASES = [
             npy("rows.npy", GOOD)(folder),
             write("run.partial/request.json", "{}")(folder),
         ),
+    ),
+    Case(
+        "commands",
+        "a run another process is training",
+        ["train", "rows.npy", "--out", "run"],
+        "run is being trained by another vaekit process right now; wait for it to finish, or "
+        "choose another --out.",
+        lambda folder: (npy("rows.npy", GOOD)(folder), hold_lock(folder / "run.lock")),
     ),
     Case(
         "commands",

@@ -207,3 +207,19 @@ def test_overwrite_discards_an_interrupted_run(tmp_path):
     out = tmp_path / "run"
     vaekit(*TRAIN[:3], 1, "--no-pictures", "--quiet", "--out", out, "--overwrite")
     assert (out / "run.json").is_file() and not partial.exists()
+
+
+def test_a_second_process_cannot_train_into_a_run_in_progress(tmp_path):
+    run, longer = tmp_path / "run", [*TRAIN, "--max-epochs", 100]  # still training when killed
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen([str(VAEKIT), *map(str, longer), "--out", str(run)], env=env)
+    wait_for_checkpoint(process, run, 2)
+    second = vaekit(*longer, "--out", run, check=False)  # the same command, while it trains
+    assert_clean_error(second, f"{run} is being trained by another vaekit process right now")
+    assert process.poll() is None
+    process.kill()
+    process.wait(timeout=60)
+    assert (tmp_path / "run.lock").exists()  # a killed process leaves the file, not the lock
+    done = vaekit(*longer, "--out", run)  # so the same command again goes on with the run
+    assert f"run folder: {run}" in done.stdout
+    assert not (tmp_path / "run.lock").exists() and not (tmp_path / "run.partial").exists()

@@ -16,6 +16,7 @@ assemble their copy in a temporary folder that is thrown away.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -58,6 +59,7 @@ RUN_FILE = "run.json"
 REQUEST_FILE = "request.json"
 CHECKPOINT_FOLDER = "training_state"
 PARTIAL_SUFFIX = ".partial"
+LOCK_SUFFIX = ".lock"
 REQUEST_KEYS = {"source", "model", "params", "data_dir", "binarize", "test_fraction", "seed"}
 REQUEST_KEYS |= {"pictures", "checkpoint_every"}
 #: Warnings about how training went, kept in run.json and repeated by the CLI's summary.
@@ -237,7 +239,6 @@ def _claim(target: Path, request: dict, overwrite: bool, resume: bool) -> bool:
         )
     if target.exists() and not overwrite:
         raise ConfigError(f"{target} already exists; choose another --out or pass --overwrite.")
-    shutil.rmtree(partial, ignore_errors=True)  # discarded, or killed before it held a request
     return False
 
 
@@ -310,17 +311,43 @@ class _staging:
         self.target, self.resume = target, resume
         self.path = partial_folder(target)
         self.private = not current_world().main
+        self.lock = target.with_name(target.name + LOCK_SUFFIX)
+        self.lock_fd: int | None = None
 
     def __enter__(self) -> Path:
         if self.private:
             self.path = Path(tempfile.mkdtemp(prefix="vaekit-run-"))
-        else:
-            self.path.mkdir(parents=True, exist_ok=self.resume)
+            return self.path
+        self._hold_lock()
+        if not self.resume:  # a partial folder discarded, or killed before it held a request
+            shutil.rmtree(self.path, ignore_errors=True)
+        self.path.mkdir(parents=True, exist_ok=self.resume)
         return self.path
+
+    def _hold_lock(self) -> None:
+        """Hold ``RUN.lock`` while training: a second process training into the same folder
+        is refused. The kernel lets go of it when the process ends, killed or not."""
+        self.lock.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ConfigError(
+                f"{self.target} is being trained by another vaekit process right now; wait for "
+                "it to finish, or choose another --out."
+            ) from None
+        self.lock_fd = fd
+
+    def _let_go(self) -> None:
+        self.lock.unlink(missing_ok=True)
+        os.close(self.lock_fd)
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if self.private:
             shutil.rmtree(self.path, ignore_errors=True)
+        else:
+            self._let_go()
         if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
             raise TrainingInterrupted(
                 f"the last checkpoint is kept; finish the run with 'vaekit train --resume "
