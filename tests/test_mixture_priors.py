@@ -45,6 +45,17 @@ def test_the_mixture_log_density_is_scipys():
     np.testing.assert_allclose(prior.log_prob(z).detach().numpy(), expected, rtol=1e-10)
 
 
+def test_a_narrow_component_keeps_its_precision_in_float32():
+    prior = mog(latent_dim=2, n_mixture=2, seed=4)
+    with torch.no_grad():
+        prior.log_vars.fill_(-20.0)  # standard deviations of 4.5e-5: a near-deterministic code
+    z = prior.means.detach()[:1] + 1e-5  # a point close to the first mean
+    expected = scipy_mixture_log_prob(z.numpy(), prior)
+    got = prior.float().log_prob(z.float())
+    assert got.dtype == torch.float32
+    np.testing.assert_allclose(got.detach().numpy(), expected, rtol=1e-5)
+
+
 def test_the_mog_kl_is_the_mean_of_log_q_minus_the_exact_log_prior_over_the_draws():
     prior = mog(seed=1)
     torch.manual_seed(2)

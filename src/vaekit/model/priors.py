@@ -32,14 +32,21 @@ def mixture_log_prob(
     """log sum_m w_m N(z; mu_m, diag(exp(log_var_m))), summed over units: shape z.shape[:-1].
 
     ``means`` and ``log_vars`` are (M, L), ``log_weights`` (M,) normalised. The squares are
-    expanded into matrix products, so memory grows with z's rows times M, not times M x L.
+    expanded into matrix products, so memory grows with z's rows times M, not times M x L. The
+    expansion subtracts large numbers when a component is narrow, so it runs in float64 (but
+    on MPS, which has none) and the result comes back in z's dtype.
     """
+    wide = z.dtype if z.device.type == "mps" else torch.float64
+    z64, means, log_vars = z.to(wide), means.to(wide), log_vars.to(wide)
     precision = torch.exp(-log_vars)  # (M, L)
     quadratic = (
-        (z * z) @ precision.T - 2 * z @ (means * precision).T + (means * means * precision).sum(-1)
+        (z64 * z64) @ precision.T
+        - 2 * z64 @ (means * precision).T
+        + (means * means * precision).sum(-1)
     )  # (..., M)
     log_norm = -0.5 * (log_vars.sum(-1) + z.shape[-1] * LOG_2PI)  # (M,)
-    return torch.logsumexp(log_weights + log_norm - 0.5 * quadratic, dim=-1)
+    log_p = torch.logsumexp(log_weights.to(wide) + log_norm - 0.5 * quadratic, dim=-1)
+    return log_p.to(z.dtype)
 
 
 def mixture_sample(
