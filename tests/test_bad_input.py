@@ -167,6 +167,24 @@ def autoencoder_run(folder: Path) -> None:
               params={"max_epochs": 1}, pictures=False, verbose=False)  # fmt: skip
 
 
+TABLE = "a,b,c,d,label\n" + "".join(
+    f"{r[0]:.4f},{r[1]:.4f},{r[2]:.4f},{r[3]:.4f},{i % 2}\n" for i, r in enumerate(GOOD)
+)
+
+
+def conditional_run(condition: str) -> Setup:
+    """A vae trained for one epoch on TABLE with ``--condition condition``, as ``run``."""
+
+    def setup(folder: Path) -> None:
+        from vaekit.runs import train_run
+
+        (folder / "run-table.csv").write_text(TABLE)
+        train_run(str(folder / "run-table.csv"), out=folder / "run", condition=condition,
+                  params={"max_epochs": 1}, pictures=False, verbose=False)  # fmt: skip
+
+    return setup
+
+
 def edit_config(**changes) -> Callable[[Path], None]:
     def change(run: Path) -> None:
         config = json.loads((run / "config.json").read_text())
@@ -504,6 +522,74 @@ CASES = [
     ),
     Case(
         "parameters",
+        "upper layers under a VampPrior",
+        ["train", "rows.npy", "--upper-layers", "2", "--prior", "vamp"],
+        "prior='vamp' puts the encoder's posteriors at pseudo-inputs on the first latent layer "
+        "of an unconditional model; it takes neither condition nor upper_layers.",
+        npy("rows.npy", GOOD),
+    ),
+    Case(
+        "parameters",
+        "free bits with upper layers",
+        ["train", "rows.npy", "--upper-layers", "2", "--free-bits", "0.5"],
+        "free_bits needs the closed-form KL per unit of one stochastic layer; with upper_layers "
+        "the KL is estimated by Monte Carlo.",
+        npy("rows.npy", GOOD),
+    ),
+    Case(
+        "parameters",
+        "an upper layer of size 0",
+        ["train", "rows.npy", "--upper-layers", "2,0"],
+        "upper_layers must be a tuple of positive integers (empty for one stochastic layer); "
+        "got (2, 0).",
+        npy("rows.npy", GOOD),
+    ),
+    Case(
+        "parameters",
+        "a conditional prior without a condition",
+        ["train", "rows.npy", "--prior", "conditional"],
+        "prior='conditional' is p(z|c): it needs condition='label' or 'covariates', and the "
+        "rows' conditions as y in fit.",
+        npy("rows.npy", GOOD),
+    ),
+    Case(
+        "parameters",
+        "a label condition for data without labels",
+        ["train", "rows.npy", "--condition", "label"],
+        "--condition label needs labelled data, and rows.npy has no labels (a table needs a "
+        "column named label, labels, target, class or y).",
+        npy("rows.npy", GOOD),
+    ),
+    Case(
+        "parameters",
+        "a condition column the table does not have",
+        ["train", "table.csv", "--condition", "dose"],
+        "--condition names the column 'dose', but table.csv has none; its columns are a, b, c, d.",
+        write("table.csv", TABLE),
+    ),
+    Case(
+        "parameters",
+        "a condition column named twice",
+        ["train", "table.csv", "--condition", "a,a"],
+        "--condition takes 'label' or distinct column names separated by commas; got 'a,a'.",
+        write("table.csv", TABLE),
+    ),
+    Case(
+        "parameters",
+        "every column as the condition",
+        ["train", "table.csv", "--condition", "a,b,c,d"],
+        "--condition takes every column of table.csv; leave some as features.",
+        write("table.csv", TABLE),
+    ),
+    Case(
+        "parameters",
+        "a condition for the autoencoder",
+        ["train", "table.csv", "--model", "autoencoder", "--condition", "label"],
+        "--condition trains a conditional vae; --model autoencoder takes none.",
+        write("table.csv", TABLE),
+    ),
+    Case(
+        "parameters",
         "batch size 0",
         ["train", "rows.npy", "--batch-size", "0"],
         "batch_size must be a positive integer.",
@@ -677,6 +763,43 @@ CASES = [
         run_folder(),
     ),
     # commands
+    Case(
+        "commands",
+        "a class the conditional run has not seen",
+        ["sample", "run", "--condition", "7", "--out", "s.csv"],
+        "--condition '7' is not a class of this run; its classes: 0, 1.",
+        conditional_run("label"),
+    ),
+    Case(
+        "commands",
+        "a condition for an unconditional run",
+        ["sample", "run", "--condition", "1", "--out", "s.csv"],
+        "--condition is for a conditional run; this run has none.",
+        run_folder(),
+    ),
+    Case(
+        "commands",
+        "a covariate run sampled without its covariates",
+        ["sample", "run", "--out", "s.csv"],
+        "This run is conditioned on d; give the values to generate for as --condition, 1 "
+        "number separated by commas.",
+        conditional_run("d"),
+    ),
+    Case(
+        "commands",
+        "covariates that are not numbers",
+        ["sample", "run", "--condition", "high", "--out", "s.csv"],
+        "--condition needs 1 finite number separated by commas (for d); got 'high'.",
+        conditional_run("d"),
+    ),
+    Case(
+        "commands",
+        "a traversal of a conditional run",
+        ["traverse", "run", "--out", "t.png"],
+        "vaekit traverse takes an unconditional run; this run's model is conditioned on label "
+        "(--condition).",
+        conditional_run("label"),
+    ),
     Case(
         "commands",
         "a density score for an autoencoder",
@@ -963,6 +1086,103 @@ CASES = [
 for case in CASES:
     case.id = case.what.replace(" ", "-")
 
+
+@dataclass
+class PythonCase:
+    """A refusal only Python callers meet: ``call`` runs with ``X`` (GOOD), ``y`` (its labels,
+    0 and 1), ``vae`` (a VAE fitted on them with ``condition="label"``) and ``vaekit``."""
+
+    what: str
+    call: str
+    error: str
+    message: str
+
+
+PYTHON_CASES = [
+    PythonCase(
+        "a condition of the wrong length",
+        "vae.transform(X, y[:5])",
+        "DataError",
+        "y must hold one class label per row (40 of them); got shape (5,).",
+    ),
+    PythonCase(
+        "rows without their conditions",
+        "vae.score_samples(X)",
+        "DataError",
+        "This model was fitted with condition='label'; give the conditions of the rows as y.",
+    ),
+    PythonCase(
+        "an unseen class at sample time",
+        "vae.sample(4, condition=7)",
+        "DataError",
+        "condition holds the class 7, which fit did not see; its classes are 0, 1.",
+    ),
+    PythonCase(
+        "a conditional model sampled without a condition",
+        "vae.sample(4)",
+        "ConfigError",
+        "This model was fitted with condition='label'; give sample(..., condition=...) the "
+        "condition to generate for.",
+    ),
+    PythonCase(
+        "labels of another kind than fit's",
+        "vae.transform(X, y.astype(str))",
+        "DataError",
+        "y holds labels of another kind than fit's classes 0, 1.",
+    ),
+    PythonCase(
+        "fit without the conditions",
+        "vaekit.VAE(condition='label').fit(X)",
+        "DataError",
+        "condition='label' needs the conditions of the rows: fit(X, y).",
+    ),
+    PythonCase(
+        "covariates with NaN",
+        "vaekit.VAE(condition='covariates').fit(X, np.full(40, np.nan))",
+        "DataError",
+        "y holds NaN or infinite covariates.",
+    ),
+    PythonCase(
+        "covariates of the wrong width",
+        "vaekit.VAE(condition='covariates', max_epochs=1, verbose=False).fit(X, X[:, :2])"
+        ".sample(2, condition=[1.0, 2.0, 3.0])",
+        "DataError",
+        "condition has 3 covariates; the model was fitted with 2.",
+    ),
+    PythonCase(
+        "a prior that needs more pseudo-inputs than rows",
+        "vaekit.VAE(prior='vamp', prior_components=100).fit(X)",
+        "ConfigError",
+        "prior='vamp' starts its 100 pseudo-inputs from as many training rows, and there are "
+        "40; set prior_components to 40 or fewer.",
+    ),
+    PythonCase(
+        "a sample condition for an unconditional model",
+        "vaekit.VAE(max_epochs=1, verbose=False).fit(X).sample(2, condition=1)",
+        "ConfigError",
+        "This model was fitted without a condition; sample takes none.",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def python_namespace():
+    import vaekit
+
+    y = np.arange(len(GOOD)) % 2
+    vae = vaekit.VAE(condition="label", max_epochs=1, verbose=False).fit(GOOD, y)
+    return {"X": GOOD, "y": y, "vae": vae, "vaekit": vaekit, "np": np}
+
+
+@pytest.mark.parametrize("case", PYTHON_CASES, ids=[c.what for c in PYTHON_CASES])
+def test_python_callers_get_one_sentence(python_namespace, case):
+    import vaekit
+
+    with pytest.raises(getattr(vaekit, case.error)) as caught:
+        exec(case.call, dict(python_namespace))
+    assert str(caught.value) == case.message
+
+
 DRIVER = """
 import contextlib, io, json, os, sys, warnings
 from vaekit.cli import main
@@ -1052,6 +1272,12 @@ def markdown() -> str:
             command = " ".join(["vaekit", *map(str, case.argv)])
             message = case.message.replace("|", "\\|")
             lines.append(f"| {case.what} | `{command}` | {message} |")
+    lines += ["", "## From Python", "", "The calls run with `X` of 40 rows, `y` their labels (0 "
+              "and 1) and `vae = vaekit.VAE(condition='label').fit(X, y)`.", "",
+              "| input | call | error: message |", "| --- | --- | --- |"]  # fmt: skip
+    for case in PYTHON_CASES:
+        message = case.message.replace("|", "\\|")
+        lines.append(f"| {case.what} | `{case.call}` | {case.error}: {message} |")
     return "\n".join(lines) + "\n"
 
 

@@ -22,7 +22,7 @@ SAMPLE_CHUNK = 128
 class RowNoise:
     """Standard-normal draws for each row of X, seeded by the row's content and ``seed``."""
 
-    def __init__(self, X: torch.Tensor, seed: int, latent_dim: int):
+    def __init__(self, X: torch.Tensor, seed: int, noise_dim: int):
         key = int(seed).to_bytes(8, "little", signed=False)
         rows = X.detach().to("cpu", torch.float64).contiguous().numpy()
         self.generators = [
@@ -31,12 +31,13 @@ class RowNoise:
             )
             for row in rows
         ]
-        self.latent_dim = latent_dim
+        self.noise_dim = noise_dim
         self.dtype, self.device = X.dtype, X.device
 
     def draw(self, n_samples: int) -> torch.Tensor:
-        """The next ``n_samples`` draws of every row: shape (K, N, L), on the rows' device."""
-        shape = (n_samples, self.latent_dim)
+        """The next ``n_samples`` draws of every row: shape (K, N, noise_dim), on the rows'
+        device."""
+        shape = (n_samples, self.noise_dim)
         draws = [torch.randn(shape, generator=g, dtype=self.dtype) for g in self.generators]
         return torch.stack(draws, dim=1).to(self.device)
 
@@ -61,7 +62,7 @@ def log_likelihood(
     out = []
     for x in _batches(X, batch_size):
         q = module.encode(x)
-        noise = RowNoise(x, seed, module.latent_dim)
+        noise = RowNoise(x, seed, module.noise_dim)
         total = torch.full((x.shape[0],), -torch.inf, dtype=X.dtype, device=X.device)
         for start in range(0, n_samples, SAMPLE_CHUNK):
             eps = noise.draw(min(SAMPLE_CHUNK, n_samples - start))
@@ -81,11 +82,11 @@ def elbo(
     """Per-example ELBO: E_q[log p(x|z)] over K samples minus the KL to the prior (in closed
     form where it has one, else estimated from the same K draws), in nats."""
     out = []
-    for x in _batches(X, batch_size):
-        q = module.encode(x)
-        z = q.rsample(RowNoise(x, seed, module.latent_dim).draw(n_samples))
-        log_px = module.likelihood.log_prob(x, module.decode(z))
-        out.append(log_px.mean(0) - module.prior.kl(q, z))
+    for batch in _batches(X, batch_size):
+        q, z, noise = _draws(module, batch, n_samples, seed)
+        x, condition = module.split(batch)
+        log_px = module.likelihood.log_prob(x, module.decode(z, condition))
+        out.append(log_px.mean(0) - module.prior.kl(q, z, noise, condition))
     return torch.cat(out)
 
 
@@ -93,10 +94,17 @@ def elbo(
 def kl(module: VAEModule, X: torch.Tensor, n_samples: int, seed: int, batch_size: int = 256):
     """Per-example KL(q(z|x) || p(z)) in nats: in closed form where the prior has one, else the
     mean of log q(z|x) - log p(z) over the K draws ``elbo`` takes (so ELBO = E_q log p(x|z) -
-    this, exactly)."""
+    this, exactly). With latent layers above z it is the KL of the joint posterior over all
+    layers to the joint prior."""
     out = []
-    for x in _batches(X, batch_size):
-        q = module.encode(x)
-        z = q.rsample(RowNoise(x, seed, module.latent_dim).draw(n_samples))
-        out.append(module.prior.kl(q, z))
+    for batch in _batches(X, batch_size):
+        q, z, noise = _draws(module, batch, n_samples, seed)
+        out.append(module.prior.kl(q, z, noise, module.split(batch)[1]))
     return torch.cat(out)
+
+
+def _draws(module: VAEModule, batch: torch.Tensor, n_samples: int, seed: int):
+    """q(z|x) of the batch, K draws of z from it and the rest of the draws (for the prior)."""
+    q = module.encode(batch)
+    eps = RowNoise(batch, seed, module.noise_dim).draw(n_samples)
+    return q, q.rsample(eps[..., : module.latent_dim]), eps[..., module.latent_dim :]

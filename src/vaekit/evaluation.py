@@ -18,7 +18,7 @@ def _mean_and_sem(values: np.ndarray) -> tuple[float, float]:
 
 
 def evaluate(
-    estimator: LatentEstimator, X, *, n_samples: int = 1000, elbo_samples: int = 10
+    estimator: LatentEstimator, X, y=None, *, n_samples: int = 1000, elbo_samples: int = 10
 ) -> dict:
     """Evaluate a fitted VAE or autoencoder on the rows of X.
 
@@ -26,26 +26,31 @@ def evaluate(
     error, the ELBO (its expectation over q estimated with ``elbo_samples`` draws), the
     reconstruction term -E_q[log p(x|z)], the KL in total and per latent unit (per unit only for
     a prior with a closed-form KL; a mixture prior's is estimated from the ELBO's draws), the
-    active units,
+    active units (per stochastic layer too, with ``upper_layers``),
     bits per dimension. For both models: the squared reconstruction error and the reconstruction
-    log-likelihood at the code, -log p(x | decoder(code)).
+    log-likelihood at the code, -log p(x | decoder(code)). A conditional model takes the rows'
+    conditions as ``y``, and its densities are of x given them.
     """
     X = np.asarray(X)
     result: dict = {"n_examples": len(X)}
-    recon = estimator.reconstruct(X)
+    recon = estimator.reconstruct(X, y)
     result["squared_error"] = float(((recon - X) ** 2).sum(1).mean())
-    result["reconstruction_nll_at_code"] = float(-estimator.reconstruction_log_prob(X).mean())
+    result["reconstruction_nll_at_code"] = float(-estimator.reconstruction_log_prob(X, y).mean())
     if not estimator.density_model:
         return result
-    log_px, log_px_sem = _mean_and_sem(estimator.score_samples(X, n_samples))
-    elbo, elbo_sem = _mean_and_sem(estimator.elbo(X, elbo_samples))
-    means, _ = estimator.posterior(X)
-    spread = means.var(0)
+    log_px, log_px_sem = _mean_and_sem(estimator.score_samples(X, n_samples, y=y))
+    elbo, elbo_sem = _mean_and_sem(estimator.elbo(X, elbo_samples, y=y))
+    activity = estimator.layer_activity(X, y)
+    spread = estimator.transform(X, y).var(0)
     if estimator.module_.prior.closed_form_kl:
-        kl_units = estimator.kl_per_unit(X).mean(0)
+        kl_units = estimator.kl_per_unit(X, y).mean(0)
         kl, per_unit = float(kl_units.sum()), {"kl_per_unit": kl_units.tolist()}
-    else:  # a mixture prior: the KL does not split over units; estimated from the ELBO's draws
-        kl, per_unit = float(estimator.kl_divergence(X, elbo_samples).mean()), {}
+    else:  # a mixture or latent layers above: no split over units; from the ELBO's draws
+        kl, per_unit = float(estimator.kl_divergence(X, elbo_samples, y=y).mean()), {}
+    if len(activity) > 1:
+        per_unit["active_units_per_layer"] = [
+            int((layer > ACTIVE_UNIT_THRESHOLD).sum()) for layer in activity
+        ]
     result |= {
         "log_likelihood": log_px,
         "log_likelihood_sem": log_px_sem,
@@ -55,7 +60,7 @@ def evaluate(
         "reconstruction_nll": float(-elbo - kl),
         "kl": kl,
         **per_unit,
-        "active_units": int((spread > ACTIVE_UNIT_THRESHOLD).sum()),
+        "active_units": int((activity[0] > ACTIVE_UNIT_THRESHOLD).sum()),
         "posterior_mean_variance": spread.tolist(),
         "bits_per_dim": float(-log_px / (X.shape[1] * np.log(2))),
     }

@@ -109,8 +109,8 @@ def _report_run(run: Run) -> None:
 def cmd_evaluate(args) -> None:
     """vaekit evaluate: print (and optionally save) vaekit.evaluate's numbers."""
     run = open_run(args.run)
-    X, _ = run.load_data(args.data, args.data_dir)
-    metrics = evaluate(run.estimator, X, n_samples=args.samples)
+    X, _, conditions = run.load_data(args.data, args.data_dir)
+    metrics = evaluate(run.estimator, X, conditions, n_samples=args.samples)
     print_metrics(metrics)
     if args.json:
         write_output(Path(args.json), (json.dumps(metrics, indent=2) + "\n").encode())
@@ -121,18 +121,63 @@ def cmd_sample(args) -> None:
     run = open_run(args.run)
     if not run.estimator.can_sample:
         raise ConfigError(f"This run's {run.info['model']} cannot sample; train a vae to sample.")
+    condition = sample_condition(run, args.condition, args.n)
+    n, ncols = args.n, None
+    if condition is not None and np.ndim(condition) == 1 and run.condition == "label":
+        n, ncols = len(condition), args.n  # -n of every class, a row of the picture each
     rows = run.estimator.sample(
-        args.n, sampler=args.sampler, mean=not args.draw, random_state=args.seed
+        n, condition=condition, sampler=args.sampler, mean=not args.draw, random_state=args.seed
     )
-    save_rows(rows, Path(args.out), run, lambda path: plots.image_grid(rows, run.image_shape, path))
+    save_rows(
+        rows,
+        Path(args.out),
+        run,
+        lambda path: plots.image_grid(rows, run.image_shape, path, ncols=ncols),
+    )
+
+
+def sample_condition(run: Run, text: str | None, n: int):
+    """``vaekit sample --condition`` as the estimator takes it: a class, every class ``n``
+    times (a label run without the flag), covariate values, or None for an unconditional run."""
+    if run.condition is None:
+        if text is not None:
+            raise ConfigError("--condition is for a conditional run; this run has none.")
+        return None
+    est = run.estimator
+    if run.condition == "label":
+        classes = est.classes_
+        if text is None:
+            return np.repeat(classes, n)
+        match = [c for c in classes if str(c) == text.strip()]
+        if not match:
+            shown = ", ".join(str(c) for c in classes)
+            raise ConfigError(
+                f"--condition {text!r} is not a class of this run; its classes: {shown}."
+            )
+        return match[0]
+    if text is None:
+        raise ConfigError(
+            f"This run is conditioned on {run.condition}; give the values to generate for as "
+            f"--condition, {count(est.n_covariates_, 'number')} separated by commas."
+        )
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != est.n_covariates_ or not np.isfinite(values).all():
+        raise ConfigError(
+            f"--condition needs {count(est.n_covariates_, 'finite number')} separated by commas "
+            f"(for {run.condition}); got {text!r}."
+        )
+    return np.asarray(values)
 
 
 def cmd_reconstruct(args) -> None:
     """vaekit reconstruct: originals beside reconstructions, or the rows."""
     run = open_run(args.run)
-    X, _ = run.load_data(args.data, args.data_dir)
+    X, _, conditions = run.load_data(args.data, args.data_dir)
     X = X[: args.n]
-    recon = run.estimator.reconstruct(X)
+    recon = run.estimator.reconstruct(X, None if conditions is None else conditions[: args.n])
     out = Path(args.out)
     if args.with_originals:
         if out.suffix != ".csv":
@@ -152,8 +197,8 @@ def cmd_reconstruct(args) -> None:
 def cmd_encode(args) -> None:
     """vaekit encode: posterior means (codes) to .npy or .csv."""
     run = open_run(args.run)
-    X, y = run.load_data(args.data, args.data_dir)
-    Z = run.estimator.transform(X)
+    X, y, conditions = run.load_data(args.data, args.data_dir)
+    Z = run.estimator.transform(X, conditions)
     out = Path(args.out)
     if out.suffix == ".npy":
         write_output(out, npy_bytes(Z))
@@ -168,7 +213,8 @@ def cmd_encode(args) -> None:
 def cmd_interpolate(args) -> None:
     """vaekit interpolate: decoded straight lines between pairs of codes."""
     run = open_run(args.run)
-    X, _ = run.load_data(args.data, args.data_dir)
+    run.require_unconditional("interpolate")
+    X, _, _ = run.load_data(args.data, args.data_dir)
     if len(X) < 2 * args.pairs:
         raise ConfigError(
             f"--pairs {args.pairs} needs {2 * args.pairs} rows; the data have {len(X)}."
@@ -184,6 +230,7 @@ def cmd_interpolate(args) -> None:
 def cmd_traverse(args) -> None:
     """vaekit traverse: one latent unit swept at a time."""
     run = open_run(args.run)
+    run.require_unconditional("traverse")
     n_dims = min(run.estimator.n_components, args.dims)
     rows = traverse(run.estimator, n_dims, args.steps, args.span)
     save_image(
@@ -198,7 +245,8 @@ def cmd_traverse(args) -> None:
 def cmd_score(args) -> None:
     """vaekit score: anomaly scores, decisions and predictions per row."""
     run = open_run(args.run)
-    X, y = run.load_data(args.data, args.data_dir)
+    run.require_unconditional("score")
+    X, y, _ = run.load_data(args.data, args.data_dir)
     density = run.estimator.density_model
     score_type = args.score_type or ("log_likelihood" if density else "reconstruction")
     if score_type != "reconstruction" and not density:
@@ -206,7 +254,7 @@ def cmd_score(args) -> None:
             f"--score-type {score_type} needs a vae run; this run's {run.info['model']} scores "
             "with --score-type reconstruction."
         )
-    reference, _ = run.load_data(None, args.data_dir)  # the run's held-out rows: mostly normal
+    reference, _, _ = run.load_data(None, args.data_dir)  # the run's held-out rows: mostly normal
     detector = AnomalyDetector.from_fitted(
         run.estimator,
         reference,
@@ -232,8 +280,8 @@ def cmd_report(args) -> None:
     """vaekit report: redraw a run's pictures and report.html."""
 
     run = open_run(args.run)
-    X, y = run.load_data(None, args.data_dir)
-    print(f"report: {build_report(run, X, y)}")
+    X, y, conditions = run.load_data(None, args.data_dir)
+    print(f"report: {build_report(run, X, y, conditions)}")
 
 
 def cmd_compare(args) -> None:

@@ -29,6 +29,7 @@ RUN_OPTIONS = (
     "test_fraction",
     "seed",
     "checkpoint_every",
+    "condition",
 )
 
 #: Parameters that are no flag: networks cannot be typed, and the run sets the others from

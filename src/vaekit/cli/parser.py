@@ -159,6 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="finish the interrupted run RUN from its last checkpoint (no other options)",
     )
     train.add_argument(
+        "--condition",
+        metavar="{label,COLUMN[,COLUMN...]}",
+        help="train a conditional VAE: on the data's labels (label), or on these columns of a "
+        "table, taken out of its features as covariates (default: none)",
+    )
+    train.add_argument(
         "--quiet", action="store_true", help="no progress bar or progress lines while training"
     )
     train.add_argument(
@@ -197,6 +203,13 @@ def build_parser() -> argparse.ArgumentParser:
         "the table's column names) (default: samples.png)",
     )
     sample.add_argument("--seed", type=int, default=0, help="seeds the latent draws (default: 0)")
+    sample.add_argument(
+        "--condition",
+        metavar="CLASS|VALUES",
+        help="for a conditional run, what to generate: a class of a label run (without it, -n "
+        "of every class, one row of the picture per class), or the covariate values of a "
+        "column run, separated by commas",
+    )
     sample.add_argument(
         "--draw", action="store_true", help="draw x ~ p(x|z) instead of the decoder mean"
     )

@@ -275,6 +275,44 @@ class SubsetSource(DataSource):
         return self.source.rows(self.index[index])
 
 
+class ColumnsBeside(DataSource):
+    """The rows of ``source`` with more columns after them: (n, C) float32 values held in
+    memory (a conditional model's encoded conditions).
+
+    Parameters
+    ----------
+    source : DataSource
+        The rows.
+    columns : numpy.ndarray
+        (len(source), C) values for the end of each row.
+    """
+
+    def __init__(self, source: DataSource, columns: np.ndarray) -> None:
+        if columns.ndim != 2 or len(columns) != len(source):
+            raise DataError(f"{len(source)} rows need {len(source)} rows of extra columns.")
+        self.source = source
+        self.columns = np.ascontiguousarray(columns, dtype=np.float32)
+        self.columns.setflags(write=False)
+        super().__init__(len(source), source.n_features + columns.shape[1], source.labels)
+
+    def rows(self, index: ArrayLike) -> np.ndarray:
+        index = _check_index(index, self.n_rows)
+        return np.concatenate([self.source.rows(index), self.columns[index]], axis=1)
+
+    def _read_sorted(self, index: np.ndarray) -> np.ndarray:
+        return self.rows(index)
+
+    def _read_range(self, start: int, stop: int) -> np.ndarray:
+        rows = self.source._read_range(start, stop)
+        return np.concatenate([rows, self.columns[start:stop]], axis=1)
+
+    def fingerprint(self) -> str:
+        digest = hashlib.sha256(self.source.fingerprint().encode())
+        digest.update(f"beside {self.columns.shape} float32\n".encode())
+        digest.update(self.columns.tobytes())
+        return digest.hexdigest()
+
+
 def as_source(X: DataSource | ArrayLike, labels: ArrayLike | None = None) -> DataSource:
     """A DataSource for anything that holds rows.
 

@@ -43,11 +43,12 @@ from ..io import save_folder
 from ..model.distributions import Likelihood, likelihood_class, make_likelihood
 from ..model.modules import LatentVariableModel
 from ..model.nets import build_networks
+from .conditions import condition_dim, conditions_config, fit_conditions, with_conditions
 from .params import check_params
 from .preprocessing import PreparedSource, checked_stats, validated_source
 
 PREDICT_BATCH = 1024
-TUPLE_PARAMS = ("hidden_sizes", "channels", "image_shape")
+TUPLE_PARAMS = ("hidden_sizes", "channels", "image_shape", "upper_layers", "upper_hidden_sizes")
 SCALER_MEAN, SCALER_SCALE = "scaler.mean", "scaler.scale"  # saved beside the module's weights
 EXTRA_PREFIXES = ("scaler.", "gmm.")  # the saved tensors that are not the module's
 RUNTIME_PARAMS = ("verbose", "device")  # where and how loudly: not part of a fit's identity
@@ -126,6 +127,7 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             sigma_floor=self.sigma_floor,
         )
         decoder_outputs = likelihood.n_heads * n_features
+        conditions = condition_dim(self)
         if self.encoder is not None:
             encoder, decoder = copy.deepcopy(self.encoder), copy.deepcopy(self.decoder)
         else:
@@ -139,22 +141,25 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 activation=self.activation,
                 image_shape=self.image_shape,
                 channels=self.channels,
+                condition_dim=conditions,
             )
         _check_network_shapes(
             encoder,
             decoder,
-            n_features,
+            n_features + conditions,
             self._encoder_outputs(),
             decoder_outputs,
-            self.n_components,
+            self.n_components + conditions,
         )
         return self._make_module(encoder, decoder, likelihood, n_features)
 
-    def _prepare(self, X, reset: bool) -> PreparedSource:
-        """X as a source of rows in the model's space (binarised, standardised), checked.
+    def _prepare(self, X, reset: bool, y=None) -> DataSource:
+        """X as a source of rows in the model's space (binarised, standardised), checked, with
+        the encoded conditions ``y`` after each row for a conditional model.
 
-        With ``reset`` (in ``fit``) the scaler is fitted. The checks read X in chunks: NaN and
-        infinities (naming the first bad row), and whether the values suit the likelihood. With
+        With ``reset`` (in ``fit``) the scaler and the encoding of the conditions are fitted.
+        The checks read X in chunks: NaN and infinities (naming the first bad row), and
+        whether the values suit the likelihood. With
         ``binarize="dynamic"`` the rows stay intensities: training draws a fresh binarisation of
         every batch, inference one seeded draw (``_map``).
         """
@@ -172,8 +177,14 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             binary = stats.all_binary or self.binarize == "dynamic"
             likelihood.validate(stats.min, stats.max, binary)
         if self.standardize:
-            return PreparedSource(source, threshold, self.mean_, self.scale_)
-        return PreparedSource(source, threshold)
+            prepared = PreparedSource(source, threshold, self.mean_, self.scale_)
+        else:
+            prepared = PreparedSource(source, threshold)
+        if getattr(self, "condition", None) is None:
+            return prepared
+        if reset:
+            fit_conditions(self, y, len(prepared))
+        return with_conditions(self, prepared, y)
 
     def _to_data_space(self, values: np.ndarray) -> np.ndarray:
         """Undo the standardisation of model-space rows."""
@@ -193,7 +204,7 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         checkpoint_every: int = 1,
         callback: Callable[[dict], None] | None = None,
     ):
-        """Fit the model to the rows of X (y is ignored). Returns self.
+        """Fit the model to the rows of X (and their conditions y). Returns self.
 
         Parameters
         ----------
@@ -201,8 +212,10 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             The training rows. Arrays keep their dtype (uint8 stays uint8) and are converted
             one batch at a time; a memory map (``np.load(path, mmap_mode="r")``) is never
             read whole into memory; a sparse matrix is densified one batch at a time.
-        y : None
-            Ignored.
+        y : array-like of shape (n,) or (n, n_covariates), optional
+            The rows' conditions for a conditional model (``condition="label"``: one class
+            label per row; ``"covariates"``: one row of numbers per row); ignored otherwise,
+            as in a scikit-learn transformer.
         checkpoint_dir : path, optional
             The training state is saved there every ``checkpoint_every`` epochs and at the end;
             a fit whose ``checkpoint_dir`` already holds a state for the same parameters and
@@ -232,7 +245,7 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         device = local_device(resolve_device(self.device), world)
         check_precision(self.precision, device)
         max_time = parse_duration(self.max_time, "max_time")
-        source = together(lambda: self._prepare(X, reset=True))  # a bad row stops every rank
+        source = together(lambda: self._prepare(X, reset=True, y=y))  # a bad row stops all
         checkpoint = None
         if checkpoint_dir is not None or world.distributed:
             params = self.get_params(deep=False)
@@ -244,7 +257,7 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         generator = seed_generator(self.random_state)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(torch.randint(2**31 - 1, (1,), generator=generator)))
-            self.module_ = self._build_module(source.n_features)
+            self.module_ = self._build_module(self.n_features_in_)
             self._initialize_module(source)
             self.module_.to(device)
         options = TrainingOptions(
@@ -316,15 +329,17 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         world = current_world()  # under torchrun each process maps its block of rows
         block = evaluation_block(len(source), world)
         rng = np.random.default_rng(seed_from(self.random_state)) if draw else None
+        n_data = source.n_features - condition_dim(self)
         if rng is not None:  # the draws of the rows before this block, as one process makes them
-            rng.bit_generator.advance(block.start * source.n_features)
+            rng.bit_generator.advance(block.start * n_data)
         out = []
         bar = tqdm(
             total=len(source), desc=progress, unit="row", disable=True if progress is None else None
         )
         for _, rows in source.chunks(PREDICT_BATCH, block):
-            if rng is not None:
-                rows = (rng.random(rows.shape) < rows).astype(np.float32)
+            if rng is not None:  # the data columns only, never a condition after them
+                data = rows[:, :n_data]
+                rows[:, :n_data] = rng.random(data.shape) < data
             batch = torch.from_numpy(rows).to(device, torch.float64)
             out.append(fn(module, batch))
             bar.update(len(rows) * world.size)
@@ -334,34 +349,49 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             out.append(fn(module, first)[:0])
         return gather_rows(torch.cat(out), world).cpu().numpy()
 
-    def _map_data(self, fn, X, progress: str | None = None) -> np.ndarray:
-        """``_map`` over the rows of X in the model's space."""
-        source = self._prepare(X, reset=False)
+    def _map_data(self, fn, X, progress: str | None = None, y=None) -> np.ndarray:
+        """``_map`` over the rows of X in the model's space (with their conditions ``y``)."""
+        source = self._prepare(X, reset=False, y=y)
         return self._map(fn, source, draw=self.binarize == "dynamic", progress=progress)
 
-    def transform(self, X) -> np.ndarray:
-        """The deterministic latent code of each row: (n_samples, n_components)."""
-        check_is_fitted(self)
-        return self._map_data(lambda m, x: m.embed(x), X)
+    def transform(self, X, y=None) -> np.ndarray:
+        """The deterministic latent code of each row: (n_samples, n_components).
 
-    def inverse_transform(self, X) -> np.ndarray:
-        """The decoder mean E[x|z] for each row of latent codes: (n_samples, n_features)."""
+        A conditional model takes the rows' conditions as ``y``; others ignore it.
+        """
+        check_is_fitted(self)
+        return self._map_data(lambda m, b: m.embed(b), X, y=y)
+
+    def fit_transform(self, X, y=None, **fit_params) -> np.ndarray:
+        """``fit(X, y)``, then the codes of X (given their conditions y, if conditional)."""
+        return self.fit(X, y, **fit_params).transform(X, y)
+
+    def inverse_transform(self, X, y=None) -> np.ndarray:
+        """The decoder mean E[x|z] for each row of latent codes: (n_samples, n_features).
+
+        A conditional model decodes each code with its condition, given as ``y``.
+        """
         check_is_fitted(self)
         Z = _check_latent(X, self.n_components)
-        return self._to_data_space(self._map(lambda m, z: m.likelihood.mean(m.decode(z)), Z))
+        if getattr(self, "condition", None) is not None:
+            Z = with_conditions(self, as_source(Z.astype(np.float32)), y)
+        return self._to_data_space(
+            self._map(lambda m, b: m.likelihood.mean(m.decode(*m.split(b))), Z)
+        )
 
-    def reconstruct(self, X) -> np.ndarray:
-        """Decode the code of each row: ``inverse_transform(transform(X))``."""
-        return self.inverse_transform(self.transform(X))
+    def reconstruct(self, X, y=None) -> np.ndarray:
+        """Decode the code of each row: ``inverse_transform(transform(X, y), y)``."""
+        return self.inverse_transform(self.transform(X, y), y)
 
-    def reconstruction_log_prob(self, X) -> np.ndarray:
+    def reconstruction_log_prob(self, X, y=None) -> np.ndarray:
         """log p(x | decoder(code of x)) of each row in nats: how well the code explains x.
 
         Not a density of x (the code depends on x); a density of the data's units, as
-        ``score_samples`` is, when ``standardize=True``.
+        ``score_samples`` is, when ``standardize=True``. A conditional model takes the rows'
+        conditions as ``y``.
         """
         check_is_fitted(self)
-        log_p = self._map_data(lambda m, x: m.likelihood.log_prob(x, m.decode(m.embed(x))), X)
+        log_p = self._map_data(lambda m, b: m.reconstruction_log_prob(b), X, y=y)
         return log_p + self._log_det_scaling()
 
     @property
@@ -384,6 +414,8 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             "n_features_in": int(self.n_features_in_),
             "custom_networks": custom,
         }
+        if (conditions := conditions_config(self)) is not None:
+            config["conditions"] = conditions
         weights = {k: v.cpu() for k, v in self.module_.state_dict().items()}
         tensors = weights | self._extra_tensors()
         return save_folder(folder, config, tensors, self.history_)

@@ -12,11 +12,12 @@ from ..engine.devices import resolve_device
 from ..exceptions import ConfigError, ModelFileError
 from ..io import load_folder
 from .base import EXTRA_PREFIXES, TUPLE_PARAMS, LatentEstimator
+from .conditions import restore_conditions
 from .params import is_int
 from .registry import class_by_estimator_name
 
 CONFIG_KEYS = {"format", "schema_version", "vaekit_version", "estimator", "params"}
-CONFIG_KEYS |= {"n_features_in", "custom_networks", "weights_sha256"}
+CONFIG_KEYS |= {"n_features_in", "custom_networks", "weights_sha256", "conditions"}
 
 
 def load(
@@ -78,6 +79,7 @@ def load(
     estimator.n_features_in_ = n_features
     try:
         estimator._check_params()
+        restore_conditions(estimator, config.get("conditions"))
         module = estimator._build_module(n_features)
         _check_tensors(tensors, module.state_dict())
         module.load_state_dict(tensors, strict=True)

@@ -254,10 +254,12 @@ _DECLARATIONS = (
         "prior",
         PRIORS,
         "The prior p(z) over the latent space: 'standard_normal' (N(0, I)), 'mog' (a learned "
-        "mixture of diagonal Gaussians) or 'vamp' (the VampPrior: the mixture of the encoder's "
-        "posteriors at learned pseudo-inputs, which start as random training rows). The ELBO, "
-        "the IWAE bound, the importance-sampled log p(x) and ``sample`` all go through it; "
-        "free bits and the KL per unit need the standard normal's closed-form KL.",
+        "mixture of diagonal Gaussians), 'vamp' (the VampPrior: the mixture of the encoder's "
+        "posteriors at learned pseudo-inputs, which start as random training rows) or "
+        "'conditional' (p(z|c), a Gaussian whose mean and variance a network of "
+        "``hidden_sizes`` computes from the condition). The ELBO, the IWAE bound, the "
+        "importance-sampled log p(x) and ``sample`` all go through it; free bits and the KL "
+        "per unit need a closed-form KL (standard_normal, conditional).",
     ),
     Param(
         "prior_components",
@@ -268,6 +270,38 @@ _DECLARATIONS = (
         lambda v: v is None or is_int(v, 1),
         "prior_components must be a positive integer, or None for the prior's default.",
         cli=int,
+    ),
+    Param(
+        "upper_layers",
+        "tuple of int",
+        "Sizes of stochastic layers stacked above the ``n_components`` latent units, bottom up "
+        "(Burda et al. 2016's two-layer MNIST model: n_components=100, upper_layers=(50,)). "
+        "Each layer u above z has a Gaussian q(u|z) and p(z|u), networks of "
+        "``upper_hidden_sizes``, and ``prior`` is the top layer's. The ELBO, the IWAE bound "
+        "and the importance-sampled log p(x) (with the joint proposal) run over every layer; "
+        "``transform`` returns the first layer's codes and ``layer_codes`` all of them.",
+        lambda v: isinstance(v, (tuple, list)) and all(is_int(u, 1) for u in v),
+        "upper_layers must be a tuple of positive integers (empty for one stochastic layer); "
+        "got {value!r}.",
+        cli=tuple,
+    ),
+    Param(
+        "upper_hidden_sizes",
+        "tuple of int",
+        "Hidden layer widths of the networks between two stochastic layers (q(u|z); p(z|u) "
+        "mirrors them); ``hidden_sizes`` are those between the data and the first layer.",
+        lambda v: isinstance(v, (tuple, list)) and all(is_int(u, 1) for u in v),
+        "upper_hidden_sizes must be a tuple of positive integers; got {value!r}.",
+        cli=tuple,
+    ),
+    _choice(
+        "condition",
+        (None, "label", "covariates"),
+        "What a conditional VAE (Sohn et al. 2015) is conditioned on: None for none; 'label' "
+        "for one class per row, one-hot; 'covariates' for rows of numbers. The conditions are "
+        "``fit``'s y, the ``y`` of every method that takes rows, and ``sample``'s "
+        "``condition``; the encoder sees them beside x, the decoder beside z, and "
+        "prior='conditional' learns p(z|c).",
     ),
     _positive_int("n_samples", "Latent samples per example in the training objective (K)."),
     _choice(

@@ -14,13 +14,16 @@ from ..bounds import elbo, kl, log_likelihood
 from ..engine.schedules import Warmup, parse_duration
 from ..engine.sources import SubsetSource
 from ..exceptions import ConfigError, PosteriorCollapseWarning, TrainingError
+from ..model.hierarchy import StochasticLayer, layer_priors, prior_path, stack_layers
 from ..model.modules import VAEModule
-from ..model.priors import PRIORS, make_prior
+from ..model.priors import PRIORS, StandardNormal, make_prior
 from .base import LatentEstimator, finite_array, require, seed_from
+from .conditions import condition_dim, sample_conditions
 from .params import document, is_int
 
 #: A latent unit is active when the variance over the data of its posterior mean exceeds this
-#: (Burda et al. 2016).
+#: fraction of the unit's variance under the prior (Burda et al. 2016's 0.01 for N(0, I); a
+#: learned prior sets its own scale, so the threshold is relative to it).
 ACTIVE_UNIT_THRESHOLD = 0.01
 #: The latent mixture ``gmm_`` is fitted to the posterior means of at most this many training
 #: rows (a random subset of larger data sets).
@@ -49,6 +52,11 @@ class VAE(LatentEstimator):
         The epoch whose weights were kept: the best one after early stopping, else the last.
     gmm_ : sklearn.mixture.GaussianMixture
         The mixture over the posterior means of the training rows (full covariances).
+    classes_ : numpy.ndarray
+        With ``condition="label"``: the classes seen in ``fit``, in the order of the one-hot
+        columns.
+    n_covariates_ : int
+        With ``condition="covariates"``: the number of covariates per row.
     n_features_in_ : int
         Number of features seen in ``fit``.
     """
@@ -76,6 +84,9 @@ class VAE(LatentEstimator):
         standardize: bool = False,
         prior: str = "standard_normal",
         prior_components: int | None = None,
+        upper_layers: tuple[int, ...] = (),
+        upper_hidden_sizes: tuple[int, ...] = (100, 100),
+        condition: str | None = None,
         n_samples: int = 1,
         objective: str = "elbo",
         beta: float = 1.0,
@@ -113,6 +124,9 @@ class VAE(LatentEstimator):
         self.standardize = standardize
         self.prior = prior
         self.prior_components = prior_components
+        self.upper_layers = upper_layers
+        self.upper_hidden_sizes = upper_hidden_sizes
+        self.condition = condition
         self.n_samples = n_samples
         self.objective = objective
         self.beta = beta
@@ -145,6 +159,28 @@ class VAE(LatentEstimator):
             f"prior_components is for a prior with components (mog, vamp); the {self.prior} "
             "prior has none.",
         )
+        needs_condition = PRIORS[self.prior].needs_condition
+        require(
+            not needs_condition or self.condition is not None,
+            f"prior={self.prior!r} is p(z|c): it needs condition='label' or 'covariates', "
+            "and the rows' conditions as y in fit.",
+        )
+        require(
+            self.prior != "vamp" or (self.condition is None and not self.upper_layers),
+            "prior='vamp' puts the encoder's posteriors at pseudo-inputs on the first latent "
+            "layer of an unconditional model; it takes neither condition nor upper_layers.",
+        )
+        if self.upper_layers:
+            require(
+                self.condition is None and not needs_condition,
+                "upper_layers and a condition do not combine yet; train the conditional model "
+                "with one stochastic layer.",
+            )
+            require(
+                self.free_bits == 0,
+                "free_bits needs the closed-form KL per unit of one stochastic layer; with "
+                "upper_layers the KL is estimated by Monte Carlo.",
+            )
 
     def _initialize_module(self, source) -> None:
         needed = self.module_.prior.rows_needed()
@@ -162,18 +198,40 @@ class VAE(LatentEstimator):
     def _encoder_outputs(self) -> int:
         return 2 * self.n_components
 
+    def _make_prior(self, n_features: int):
+        top = self.upper_layers[-1] if self.upper_layers else self.n_components
+        prior = make_prior(
+            self.prior,
+            top,
+            n_features,
+            self.prior_components,
+            condition_dim=condition_dim(self),
+            hidden_sizes=self.hidden_sizes,
+            activation=self.activation,
+        )
+        if not self.upper_layers:
+            return prior
+        return stack_layers(
+            self.n_components,
+            tuple(self.upper_layers),
+            tuple(self.upper_hidden_sizes),
+            self.activation,
+            prior,
+        )
+
     def _make_module(self, encoder, decoder, likelihood, n_features) -> VAEModule:
         return VAEModule(
             encoder,
             decoder,
             likelihood,
-            make_prior(self.prior, self.n_components, n_features, self.prior_components),
+            self._make_prior(n_features),
             self.n_components,
             n_samples=self.n_samples,
             objective=self.objective,
             kl_weight=float(self.beta),
             free_bits=float(self.free_bits),
             dynamic_binarization=self.binarize == "dynamic",
+            condition_dim=condition_dim(self),
         )
 
     def _annealed(self) -> dict[str, Warmup]:
@@ -184,12 +242,14 @@ class VAE(LatentEstimator):
             return {"kl_weight": Warmup(float(self.beta), seconds, "seconds")}
         return {}
 
-    def score_samples(self, X, n_samples: int | None = None) -> np.ndarray:
+    def score_samples(self, X, n_samples: int | None = None, *, y=None) -> np.ndarray:
         """Importance-sampled log p(x) of each row, in nats, with K = ``n_importance_samples``.
 
         A lower bound on average that rises towards log p(x) as K grows; the proposal is the
-        encoder's q(z|x). Each row's draws are seeded by its content and ``random_state``, so
-        its score does not depend on the other rows of the call.
+        encoder's q(z|x) (with ``upper_layers``, the joint q(z1|x) q(z2|z1) ...). Each row's
+        draws are seeded by its content and ``random_state``, so its score does not depend on
+        the other rows of the call. A conditional model gives log p(x|c), the rows' conditions
+        c given as ``y``.
         """
         check_is_fitted(self)
         K = self.n_importance_samples if n_samples is None else n_samples
@@ -199,13 +259,14 @@ class VAE(LatentEstimator):
             lambda m, x: log_likelihood(m, x, K, seed),
             X,
             progress=f"log p(x), K={K}" if self.verbose else None,
+            y=y,
         )
         return log_px + self._log_det_scaling()
 
-    def posterior(self, X) -> tuple[np.ndarray, np.ndarray]:
+    def posterior(self, X, y=None) -> tuple[np.ndarray, np.ndarray]:
         """The diagonal Gaussian q(z|x) of each row: (means, variances), each (n, n_components)."""
         check_is_fitted(self)
-        both = self._map_data(lambda m, x: _mean_and_log_var(m.encode(x)), X)
+        both = self._map_data(lambda m, x: _mean_and_log_var(m.encode(x)), X, y=y)
         return both[:, : self.n_components], np.exp(both[:, self.n_components :])
 
     @property
@@ -218,16 +279,65 @@ class VAE(LatentEstimator):
             return None
         return self._to_data_space(rows.detach().cpu().double().numpy())
 
-    def kl_divergence(self, X, n_samples: int = 1) -> np.ndarray:
+    def kl_divergence(self, X, n_samples: int = 1, *, y=None) -> np.ndarray:
         """KL(q(z|x) || p(z)) of each row in nats: in closed form where the prior has one, else
         estimated from ``n_samples`` draws of z (the draws ``elbo`` takes, so the ELBO is the
-        expected reconstruction term minus this)."""
+        expected reconstruction term minus this). With ``upper_layers``, the KL of the joint
+        posterior over every layer to the joint prior."""
         check_is_fitted(self)
         require(is_int(n_samples, 1), "n_samples must be a positive integer.")
         seed = seed_from(self.random_state)
-        return self._map_data(lambda m, x: kl(m, x, n_samples, seed), X)
+        return self._map_data(lambda m, x: kl(m, x, n_samples, seed), X, y=y)
 
-    def kl_per_unit(self, X) -> np.ndarray:
+    def layer_codes(self, X, y=None) -> list[np.ndarray]:
+        """The posterior means of every stochastic layer, bottom up: ``transform(X)`` first,
+        then, with ``upper_layers``, the mean of q(z2 | z1) at the mean of z1, and so on."""
+        check_is_fitted(self)
+        codes = [self.transform(X, y)]
+        prior = self.module_.prior
+        if isinstance(prior, StochasticLayer):
+            upper = self._map(lambda m, z: torch.cat(m.prior.codes(z), dim=-1), codes[0])
+            sizes = np.cumsum(self.upper_layers)[:-1]
+            codes += np.split(upper, sizes, axis=1)
+        return codes
+
+    def layer_activity(self, X, y=None) -> list[np.ndarray]:
+        """How much of each latent unit's prior variance its posterior mean carries across the
+        rows of X: Var_x E[z|x] / Var_p(z), per stochastic layer, bottom up.
+
+        Burda et al. (2016)'s activity statistic Var_x E[z|x] divided by the unit's variance
+        under the prior (1 for N(0, I), where it is theirs; estimated from one prior draw per
+        row for a learned prior, with each row's condition for a conditional one), so that a
+        unit counts as active (above ``ACTIVE_UNIT_THRESHOLD``) at the same fraction whatever
+        the scale a learned prior chose.
+        """
+        codes = self.layer_codes(X, y)
+        variances = self._prior_variances(self._prepare(X, reset=False, y=y))
+        return [c.var(0) / v for c, v in zip(codes, variances, strict=True)]
+
+    def _prior_variances(self, source) -> list[np.ndarray]:
+        """Each layer's per-unit variance under the prior: exactly 1 where that layer's prior is
+        N(0, I), else from one draw of the generative path per row of ``source``."""
+        priors = layer_priors(self.module_.prior)
+        exact = [np.ones(p.latent_dim) if isinstance(p, StandardNormal) else None for p in priors]
+        if all(v is not None for v in exact):
+            return exact
+        generator = torch.Generator(self._inference_device()).manual_seed(
+            seed_from(self.random_state)
+        )
+
+        def draws(m, batch):
+            path = prior_path(m.prior, len(batch), generator, m.split(batch)[1])
+            return torch.cat([layer.to(torch.float64) for layer in path], dim=-1)
+
+        sampled = self._map(draws, source)
+        splits = np.cumsum([p.latent_dim for p in priors])[:-1]
+        return [
+            v if v is not None else layer.var(0)
+            for v, layer in zip(exact, np.split(sampled, splits, axis=1), strict=True)
+        ]
+
+    def kl_per_unit(self, X, y=None) -> np.ndarray:
         """KL(q(z|x) || p(z)) of each latent unit for each row, in nats: (n, n_components).
 
         Needs a prior whose KL to q has a closed form per unit (the standard normal has one).
@@ -237,49 +347,72 @@ class VAE(LatentEstimator):
             self.module_.prior.closed_form_kl,
             f"The {self.prior} prior has no closed-form KL per latent unit.",
         )
-        return self._map_data(lambda m, x: m.prior.kl_per_unit(m.encode(x)), X)
+        return self._map_data(lambda m, b: m.kl_per_unit(m.encode(b), m.split(b)[1]), X, y=y)
 
     def score(self, X, y=None, n_samples: int | None = None) -> float:
-        """Average importance-sampled log-likelihood of the rows of X, in nats."""
-        return float(np.mean(self.score_samples(X, n_samples)))
+        """Average importance-sampled log-likelihood of the rows of X, in nats (of x given its
+        condition y for a conditional model; y is ignored otherwise)."""
+        y = y if self.condition is not None else None
+        return float(np.mean(self.score_samples(X, n_samples, y=y)))
 
-    def elbo(self, X, n_samples: int = 1) -> np.ndarray:
+    def elbo(self, X, n_samples: int = 1, *, y=None) -> np.ndarray:
         """The ELBO of each row in nats (the KL in closed form where the prior has one; the
-        expectation over K latent samples)."""
+        expectation over K latent samples); given the rows' conditions ``y`` if conditional."""
         check_is_fitted(self)
         require(is_int(n_samples, 1), "n_samples must be a positive integer.")
         seed = seed_from(self.random_state)
-        return self._map_data(lambda m, x: elbo(m, x, n_samples, seed), X) + self._log_det_scaling()
+        values = self._map_data(lambda m, x: elbo(m, x, n_samples, seed), X, y=y)
+        return values + self._log_det_scaling()
 
     def sample(
         self,
         n_samples: int = 1,
         *,
+        condition=None,
         sampler: str = "prior",
         mean: bool = True,
         random_state=None,
     ) -> np.ndarray:
         """Generate rows: z from the prior or from ``gmm_`` (``sampler="gmm"``), then the
-        decoder mean, or a draw of p(x|z) when ``mean`` is False."""
-        z = self.sample_latent(n_samples, sampler=sampler, random_state=random_state)
+        decoder mean, or a draw of p(x|z) when ``mean`` is False.
+
+        A conditional model generates for ``condition``: one class label (or one row of
+        covariates) for every draw, or one per draw.
+        """
+        z = self.sample_latent(
+            n_samples, condition=condition, sampler=sampler, random_state=random_state
+        )
         seed = seed_from(self.random_state if random_state is None else random_state)
         generator = torch.Generator(self._inference_device()).manual_seed(seed)
+        conditions = sample_conditions(self, condition, n_samples)
+        rows = z if conditions is None else np.concatenate([z, conditions], axis=1)
         if mean:
-            rows = self._map(lambda m, b: m.likelihood.mean(m.decode(b)), z)
+            out = self._map(lambda m, b: m.likelihood.mean(m.decode(*m.split(b))), rows)
         else:
-            rows = self._map(lambda m, b: m.likelihood.sample(m.decode(b), generator), z)
-        return self._to_data_space(rows)
+            out = self._map(
+                lambda m, b: m.likelihood.sample(m.decode(*m.split(b)), generator), rows
+            )
+        return self._to_data_space(out)
 
-    def sample_latent(self, n_samples: int = 1, *, sampler: str = "prior", random_state=None):
-        """Latent codes z: (n_samples, n_components) from the prior or the fitted mixture."""
+    def sample_latent(
+        self, n_samples: int = 1, *, condition=None, sampler: str = "prior", random_state=None
+    ):
+        """Latent codes z: (n_samples, n_components) from the prior (given ``condition`` for a
+        conditional model, as in ``sample``) or the fitted mixture."""
         check_is_fitted(self)
         require(is_int(n_samples, 1), "n_samples must be a positive integer.")
         require(sampler in SAMPLERS, "sampler must be 'prior' or 'gmm'.")
+        conditions = sample_conditions(self, condition, n_samples)
         seed = seed_from(self.random_state if random_state is None else random_state)
         if sampler == "prior":
-            generator = torch.Generator(self._inference_device()).manual_seed(seed)
+            device = self._inference_device()
+            generator = torch.Generator(device).manual_seed(seed)
             with torch.no_grad():
-                z = self.module_.prior.sample(n_samples, generator)
+                if conditions is None:
+                    z = self.module_.prior.sample(n_samples, generator)
+                else:
+                    c = torch.from_numpy(conditions).to(device)
+                    z = self.module_.prior.sample(n_samples, generator, c)
             return z.cpu().numpy().astype(np.float64)
         rng = np.random.default_rng(seed)
         eps = rng.standard_normal((n_samples, self.n_components))
@@ -298,10 +431,12 @@ class VAE(LatentEstimator):
                 "Training ended with non-finite latent codes; try a lower learning_rate or "
                 "clip_grad_norm."
             )
-        if len(means) > 1 and not (means.var(0) > ACTIVE_UNIT_THRESHOLD).any():
+        variance = self._prior_variances(source)[0] if len(means) > 1 else None
+        if variance is not None and not (means.var(0) > ACTIVE_UNIT_THRESHOLD * variance).any():
             warnings.warn(
                 f"No latent unit is active (the posterior means of all {self.n_components} vary "
-                f"by less than {ACTIVE_UNIT_THRESHOLD} in variance over the training rows): the "
+                f"by less than {ACTIVE_UNIT_THRESHOLD} of the prior's variance over the training "
+                "rows): the "
                 "posterior collapsed to the prior and the codes carry no information; try more "
                 "epochs, a KL warm-up (warmup_epochs), free_bits or a higher learning_rate.",
                 PosteriorCollapseWarning,

@@ -52,6 +52,14 @@ class DiagonalGaussian:
         """KL(q || N(0, I)) for each latent unit, in closed form: shape (N, L)."""
         return 0.5 * (self.mean.pow(2) + torch.exp(self.log_var) - 1.0 - self.log_var)
 
+    def kl_per_unit_to(self, other: DiagonalGaussian) -> torch.Tensor:
+        """KL(self || other) for each unit, in closed form: shape (N, L)."""
+        log_ratio = other.log_var - self.log_var
+        spread = (torch.exp(self.log_var) + (self.mean - other.mean).pow(2)) * torch.exp(
+            -other.log_var
+        )
+        return 0.5 * (spread - 1.0 + log_ratio)
+
 
 class Likelihood(nn.Module):
     """A decoder distribution p(x|z). The decoder emits ``n_heads * D`` numbers per example."""

@@ -6,6 +6,10 @@ under their own names. In training mode it is the training objective; in eval mo
 validation measure (a VAE's one-sample ELBO with the full KL; an autoencoder's clean-input
 loss). All noise comes from ``generator``, so one call holds the whole objective and a wrapper
 (DistributedDataParallel, ``torch.compile``) sees it whole.
+
+A conditional model (``condition_dim`` C > 0) reads rows of D + C values: the data x, then its
+condition c (a one-hot class or covariates). The encoder sees the whole row, the decoder z and
+c side by side, and the prior is given c (a conditional prior uses it, the others ignore it).
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ class LatentVariableModel(nn.Module):
     Network outputs come back in the dtype of their input, so under autocast only the
     networks run in reduced precision: every log-density is computed in float32 or better.
     With ``dynamic_binarization`` a training batch of intensities in [0, 1] is binarised by a
-    fresh Bernoulli draw at every call.
+    fresh Bernoulli draw at every call (the data columns only, never the condition).
     """
 
     def __init__(
@@ -48,6 +52,7 @@ class LatentVariableModel(nn.Module):
         likelihood: Likelihood,
         latent_dim: int,
         dynamic_binarization: bool = False,
+        condition_dim: int = 0,
     ):
         super().__init__()
         self.encoder = encoder
@@ -55,21 +60,40 @@ class LatentVariableModel(nn.Module):
         self.likelihood = likelihood
         self.latent_dim = int(latent_dim)
         self.dynamic_binarization = dynamic_binarization
+        self.condition_dim = int(condition_dim)
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Likelihood parameters for latent codes z of shape (..., L)."""
+    def split(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(x, c) of rows that hold the data and then the condition; c is None without one."""
+        if not self.condition_dim:
+            return batch, None
+        return batch[..., : -self.condition_dim], batch[..., -self.condition_dim :]
+
+    def decode(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        """Likelihood parameters for latent codes z of shape (..., L), beside each row's
+        condition (N, C) for a conditional model."""
+        if condition is not None:
+            z = torch.cat([z, condition.expand(*z.shape[:-1], condition.shape[-1])], dim=-1)
         if z.dim() == 2:
             return same_dtype(self.decoder(z), z)
         flat = same_dtype(self.decoder(z.reshape(-1, z.shape[-1])), z)
         return flat.reshape(*z.shape[:-1], -1)
 
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """The deterministic code of x: the posterior mean for a VAE."""
+    def embed(self, batch: torch.Tensor) -> torch.Tensor:
+        """The deterministic code of each row: the posterior mean for a VAE."""
         raise NotImplementedError
 
-    def observed(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def reconstruction_log_prob(self, batch: torch.Tensor) -> torch.Tensor:
+        """log p(x | decoder(code of x)) of each row."""
+        x, condition = self.split(batch)
+        return self.likelihood.log_prob(x, self.decode(self.embed(batch), condition))
+
+    def observed(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """The batch as the model sees it: a fresh binarisation with ``dynamic_binarization``."""
-        return torch.bernoulli(x, generator=generator) if self.dynamic_binarization else x
+        if not self.dynamic_binarization:
+            return batch
+        x, condition = self.split(batch)
+        x = torch.bernoulli(x, generator=generator)
+        return x if condition is None else torch.cat([x, condition], dim=-1)
 
 
 class VAEModule(LatentVariableModel):
@@ -94,8 +118,11 @@ class VAEModule(LatentVariableModel):
         kl_weight: float = 1.0,
         free_bits: float = 0.0,
         dynamic_binarization: bool = False,
+        condition_dim: int = 0,
     ):
-        super().__init__(encoder, decoder, likelihood, latent_dim, dynamic_binarization)
+        super().__init__(
+            encoder, decoder, likelihood, latent_dim, dynamic_binarization, condition_dim
+        )
         if free_bits > 0 and not prior.closed_form_kl:
             raise ConfigError(
                 f"free_bits needs a prior whose KL has a closed form per unit; the {prior.name} "
@@ -108,46 +135,68 @@ class VAEModule(LatentVariableModel):
         self.kl_weight = kl_weight
         self.free_bits = free_bits
 
-    def encode(self, x: torch.Tensor) -> DiagonalGaussian:
+    @property
+    def noise_dim(self) -> int:
+        """Standard-normal draws per sample: the L of z, then what the prior's estimate reads."""
+        return self.latent_dim + self.prior.noise_dim
+
+    def encode(self, batch: torch.Tensor) -> DiagonalGaussian:
         """q(z|x). Log-variances are clamped to [-30, 20]: far beyond any useful posterior,
         and exp() of them stays finite, so one wild encoder output cannot poison the loss."""
-        mean, log_var = same_dtype(self.encoder(x), x).chunk(2, dim=-1)
+        mean, log_var = same_dtype(self.encoder(batch), batch).chunk(2, dim=-1)
         return DiagonalGaussian(mean, log_var.clamp(LOG_VAR_MIN, LOG_VAR_MAX))
 
-    def embed(self, x):
-        return self.encode(x).mean
+    def embed(self, batch):
+        return self.encode(batch).mean
 
-    def log_weights(self, x: torch.Tensor, q: DiagonalGaussian, eps: torch.Tensor) -> torch.Tensor:
+    def kl_per_unit(
+        self, q: DiagonalGaussian, condition: torch.Tensor | None = None
+    ) -> torch.Tensor | None:
+        """The prior's closed-form KL per unit (None without one); a condition is passed only
+        to a model that has one, so a user's prior may leave it out of its methods."""
+        if condition is None:
+            return self.prior.kl_per_unit(q)
+        return self.prior.kl_per_unit(q, condition)
+
+    def log_weights(
+        self, batch: torch.Tensor, q: DiagonalGaussian, eps: torch.Tensor
+    ) -> torch.Tensor:
         """Importance log-weights log p(x|z_k) + log p(z_k) - log q(z_k|x), shape (K, N).
 
-        ``q`` is ``encode(x)``; ``eps`` holds standard-normal draws of shape (K, N, L), or
-        (K, 1, L) to share them across examples.
+        ``q`` is ``encode(batch)``; ``eps`` holds standard-normal draws of shape (K, N,
+        noise_dim), or (K, 1, noise_dim) to share them across examples. With latent layers
+        above z, log p(z_k) is the log of its unbiased estimate from the rest of the draws.
         """
-        z = q.rsample(eps)
-        return self.likelihood.log_prob(x, self.decode(z)) + self.prior.log_prob(z) - q.log_prob(z)
+        x, condition = self.split(batch)
+        z = q.rsample(eps[..., : self.latent_dim])
+        log_prior = self.prior.log_prob_estimate(z, eps[..., self.latent_dim :], condition)
+        return self.likelihood.log_prob(x, self.decode(z, condition)) + log_prior - q.log_prob(z)
 
     def forward(self, x: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
         """The batch's loss terms: ``loss``, ``reconstruction`` (-E_q log p(x|z)) and ``kl``."""
-        x = self.observed(x, generator)
+        batch = self.observed(x, generator)
+        x, condition = self.split(batch)
         n_samples = self.n_samples if self.training else 1
         eps = torch.randn(
-            (n_samples, x.shape[0], self.latent_dim),
+            (n_samples, x.shape[0], self.noise_dim),
             generator=generator,
             dtype=x.dtype,
             device=x.device,
         )
-        q = self.encode(x)
-        z = q.rsample(eps)
-        log_px = self.likelihood.log_prob(x, self.decode(z))  # (K, N)
-        kl_units = self.prior.kl_per_unit(q)  # (N, L), or None without a closed form
-        kl_rows = kl_units.sum(-1) if kl_units is not None else self.prior.kl(q, z)
+        q = self.encode(batch)
+        z, noise = q.rsample(eps[..., : self.latent_dim]), eps[..., self.latent_dim :]
+        log_px = self.likelihood.log_prob(x, self.decode(z, condition))  # (K, N)
+        kl_units = self.kl_per_unit(q, condition)  # (N, L), or None without a closed form
+        iwae = self.training and self.objective == "iwae"
+        if kl_units is None or iwae:
+            log_ratio = self.prior.log_prob_estimate(z, noise, condition) - q.log_prob(z)
+        kl_rows = kl_units.sum(-1) if kl_units is not None else -log_ratio.mean(0)
         reconstruction = log_px.mean()
         kl = kl_rows.mean()
         if not self.training:
             loss = -reconstruction + kl
-        elif self.objective == "iwae":
-            log_w = log_px + self.prior.log_prob(z) - q.log_prob(z)
-            loss = -log_mean_exp(log_w, dim=0).mean()
+        elif iwae:
+            loss = -log_mean_exp(log_px + log_ratio, dim=0).mean()
         else:
             penalty = kl
             if self.free_bits > 0:

@@ -2,8 +2,10 @@
 
 Every network works on flat tensors. An encoder maps ``(N, D)`` to ``(N, encoder_outputs)``
 (``2 L`` for a VAE: means then log-variances; ``L`` for an autoencoder); a decoder maps
-``(N, L)`` to ``(N, decoder_outputs)`` (``n_heads * D``, head-major). User-supplied modules
-that follow the same contract plug in unchanged.
+``(N, L)`` to ``(N, decoder_outputs)`` (``n_heads * D``, head-major). For a conditional model
+with conditions of C values, the encoder reads ``(N, D + C)`` (the row, then its condition) and
+the decoder ``(N, L + C)``. User-supplied modules that follow the same contract plug in
+unchanged.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import itertools
 import math
 from collections.abc import Callable, Sequence
 
+import torch
 from torch import nn
 
 from ..exceptions import ConfigError
@@ -50,22 +53,29 @@ def build_mlp(
     decoder_outputs: int,
     hidden_sizes: Sequence[int] = (256, 128),
     activation: str = "relu",
+    condition_dim: int = 0,
     **_: object,
 ) -> tuple[nn.Module, nn.Module]:
     """An MLP pair; the decoder mirrors the encoder's hidden sizes."""
     hidden = [int(h) for h in hidden_sizes]
     if any(h < 1 for h in hidden):
         raise ConfigError(f"hidden_sizes must be positive integers; got {tuple(hidden_sizes)}.")
-    encoder = mlp([n_features, *hidden, encoder_outputs], activation)
-    decoder = mlp([latent_dim, *reversed(hidden), decoder_outputs], activation)
+    encoder = mlp([n_features + condition_dim, *hidden, encoder_outputs], activation)
+    decoder = mlp([latent_dim + condition_dim, *reversed(hidden), decoder_outputs], activation)
     return encoder, decoder
 
 
 def build_linear(
-    n_features: int, latent_dim: int, encoder_outputs: int, decoder_outputs: int, **_: object
+    n_features: int,
+    latent_dim: int,
+    encoder_outputs: int,
+    decoder_outputs: int,
+    condition_dim: int = 0,
+    **_: object,
 ) -> tuple[nn.Module, nn.Module]:
     """Affine encoder and decoder with no hidden layer: probabilistic PCA's shape."""
-    return nn.Linear(n_features, encoder_outputs), nn.Linear(latent_dim, decoder_outputs)
+    encoder = nn.Linear(n_features + condition_dim, encoder_outputs)
+    return encoder, nn.Linear(latent_dim + condition_dim, decoder_outputs)
 
 
 def _image_shape(shape: Sequence[int] | None, n_features: int) -> tuple[int, int, int]:
@@ -93,20 +103,26 @@ def _halve(size: int) -> int:
 
 
 class ConvEncoder(nn.Module):
-    """Stride-2 3x3 convolutions, then a linear layer: (N, C*H*W) -> (N, outputs)."""
+    """Stride-2 3x3 convolutions, then a linear layer: (N, C*H*W) -> (N, outputs). With
+    ``condition_dim`` the last values of a row are its condition, which joins the flattened
+    feature maps at the linear layer."""
 
-    def __init__(self, image_shape, channels, outputs, activation_name):
+    def __init__(self, image_shape, channels, outputs, activation_name, condition_dim=0):
         super().__init__()
         c, h, w = image_shape
+        self.n_pixels = math.prod(image_shape)
         layers: list[nn.Module] = [nn.Unflatten(1, image_shape)]
         for out in channels:
             layers += [nn.Conv2d(c, out, 3, stride=2, padding=1), activation(activation_name)]
             c, h, w = out, _halve(h), _halve(w)
-        layers += [nn.Flatten(), nn.Linear(c * h * w, outputs)]
+        layers += [nn.Flatten(), nn.Linear(c * h * w + condition_dim, outputs)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, x):
-        return self.net(x)
+        if x.shape[1] == self.n_pixels:
+            return self.net(x)
+        maps = self.net[:-1](x[:, : self.n_pixels])
+        return self.net[-1](torch.cat([maps, x[:, self.n_pixels :]], dim=1))
 
 
 class ConvDecoder(nn.Module):
@@ -145,6 +161,7 @@ def build_conv(
     image_shape: Sequence[int] | None = None,
     channels: Sequence[int] = (32, 64),
     activation: str = "relu",
+    condition_dim: int = 0,
     **_: object,
 ) -> tuple[nn.Module, nn.Module]:
     """A convolutional pair for images given as flat rows of channels x height x width."""
@@ -152,8 +169,8 @@ def build_conv(
     chans = [int(c) for c in channels]
     if not chans or min(chans) < 1:
         raise ConfigError(f"channels must be positive integers; got {tuple(channels)}.")
-    encoder = ConvEncoder(shape, chans, encoder_outputs, activation)
-    decoder = ConvDecoder(latent_dim, shape, chans, decoder_outputs, activation)
+    encoder = ConvEncoder(shape, chans, encoder_outputs, activation, condition_dim)
+    decoder = ConvDecoder(latent_dim + condition_dim, shape, chans, decoder_outputs, activation)
     return encoder, decoder
 
 

@@ -17,6 +17,7 @@ assemble their copy in a temporary folder that is thrown away.
 from __future__ import annotations
 
 import fcntl
+import inspect
 import json
 import os
 import shutil
@@ -41,6 +42,7 @@ from ..exceptions import (
     TrainingInterrupted,
 )
 from ..io import write_atomic
+from .conditions import condition_columns, condition_params, split_conditions
 from .data import (
     binarize_settings,
     check_likelihood_fits,
@@ -61,7 +63,7 @@ CHECKPOINT_FOLDER = "training_state"
 PARTIAL_SUFFIX = ".partial"
 LOCK_SUFFIX = ".lock"
 REQUEST_KEYS = {"source", "model", "params", "data_dir", "binarize", "test_fraction", "seed"}
-REQUEST_KEYS |= {"pictures", "checkpoint_every"}
+REQUEST_KEYS |= {"pictures", "checkpoint_every", "condition"}
 #: Warnings about how training went, kept in run.json and repeated by the CLI's summary.
 TRAINING_WARNINGS = (ConvergenceWarning, PosteriorCollapseWarning)
 REPORT_SAMPLES = 100  # importance samples for the log-likelihood shown in a run's report
@@ -80,6 +82,7 @@ def train_run(
     overwrite: bool = False,
     pictures: bool = True,
     checkpoint_every: int = 1,
+    condition: str | None = None,
     verbose: bool = True,
     resume: bool = False,
 ) -> Run:
@@ -89,10 +92,14 @@ def train_run(
     interrupted run whose partial folder is beside ``out`` goes on from its last checkpoint
     (``resume_run`` reads the other arguments back from that folder). An interrupted run whose
     request is this one goes on too: the same command, issued again, finishes its own run.
+    ``condition`` (``"label"``, or a table's column names separated by commas) trains a
+    conditional VAE on the labels or on those columns, taken out of the features.
     """
     # The parameters, the device and a given output folder are checked before any data is read
     # (under torchrun by rank 0, for all).
-    mode, binarized = on_main(lambda: _check_request(model, params or {}, binarize, seed))
+    given = (params or {}) | condition_params(condition)
+    condition_columns(condition)  # a malformed list of columns is refused before any work
+    mode, binarized = on_main(lambda: _check_request(model, given, binarize, seed))
     request = {
         "source": _source_text(source),
         "model": model,
@@ -103,13 +110,23 @@ def train_run(
         "seed": seed,
         "pictures": pictures,
         "checkpoint_every": checkpoint_every,
+        "condition": condition,
     }
     if out is not None:
         resume = on_main(lambda: _claim(Path(out), request, overwrite, resume))
     dataset = together(lambda: _load_checked(source, data_dir, mode, seed, params, binarize))
-    (X_train, _), (X_test, y_test) = held_out(dataset, test_fraction, seed)
+    (X_train, y_train), (X_test, y_test) = held_out(dataset, test_fraction, seed)
+    names = dataset.label_names
+    if condition_columns(condition):  # a table, in memory: its condition columns come out
+        X_train = in_memory(X_train)
+    X_train, c_train, features = split_conditions(
+        condition, X_train, named_labels(y_train, names), dataset.feature_names, dataset.name
+    )
+    X_test, c_test, _ = split_conditions(
+        condition, in_memory(X_test), named_labels(y_test, names), dataset.feature_names, ""
+    )
     effective = data_defaults(dataset, mode, (params or {}).get("likelihood")) | binarized
-    effective |= {"random_state": seed, "verbose": verbose} | (params or {})
+    effective |= {"random_state": seed, "verbose": verbose} | given
     estimator = _make_estimator(model, effective)
     target = Path(out) if out is not None else on_main(lambda: _default_folder(dataset.name, model))
     if out is None:
@@ -122,6 +139,7 @@ def train_run(
                 warnings.simplefilter("always", category)
             estimator.fit(
                 X_train,
+                c_train,
                 checkpoint_dir=staging / CHECKPOINT_FOLDER,
                 checkpoint_every=checkpoint_every,
             )
@@ -144,7 +162,8 @@ def train_run(
                 "n_train": len(X_train),
                 "n_test": len(X_test),
                 "held_out_range": feature_range(in_memory(X_test)),
-                "feature_names": _list(dataset.feature_names),
+                "feature_names": _list(features),
+                "condition": condition,
                 "label_names": _list(dataset.label_names),
                 "channels_last": dataset.channels_last,
             },
@@ -160,10 +179,10 @@ def train_run(
             },
         }
         run = Run(staging, estimator, info)
-        info["metrics"] = evaluate(estimator, X_test, n_samples=REPORT_SAMPLES)
+        info["metrics"] = evaluate(estimator, X_test, c_test, n_samples=REPORT_SAMPLES)
         write_atomic(staging / RUN_FILE, (json.dumps(info, indent=2) + "\n").encode())
         if pictures:
-            build_report(run, X_test, named_labels(y_test, dataset.label_names))
+            build_report(run, X_test, named_labels(y_test, names), c_test)
     return Run(target, estimator, info)
 
 
@@ -176,6 +195,11 @@ def _load_checked(source, data_dir, mode, seed, params, binarize):
 
 def _check_request(model: str, params: dict, binarize: str, seed: int) -> tuple[str, dict]:
     """The binarize settings of a request whose options have been checked."""
+    if (
+        "condition" in params
+        and "condition" not in inspect.signature(model_class(model)).parameters
+    ):
+        raise ConfigError(f"--condition trains a conditional vae; --model {model} takes none.")
     settings = binarize_settings(binarize)
     check_scaling(params)
     _make_estimator(model, {**params, "random_state": seed})._check_params()
@@ -215,6 +239,8 @@ def _interrupted_request(target: Path) -> dict:
         request = json.loads((partial / REQUEST_FILE).read_text())
     except (json.JSONDecodeError, UnicodeDecodeError):
         request = None
+    if isinstance(request, dict):
+        request.setdefault("condition", None)  # a request of vaekit 0.x before conditions
     if not isinstance(request, dict) or set(request) != REQUEST_KEYS:
         raise ModelFileError(f"{partial / REQUEST_FILE} is not a valid run request.")
     return request

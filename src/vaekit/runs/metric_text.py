@@ -52,7 +52,13 @@ METRICS: dict[str, Metric] = {
     "kl": Metric("KL divergence KL(q(z | x) ‖ p(z))", _NATS, "KL(q||p), nats/example"),
     "kl_per_unit": Metric("KL of each latent unit", _NATS),
     "active_units": Metric(
-        "active latent units (whose posterior mean varies across rows)", "", "active latent units"
+        "active latent units (whose posterior mean varies across rows by more than 1% of the "
+        "prior's variance)",
+        "",
+        "active latent units",
+    ),
+    "active_units_per_layer": Metric(
+        "active units of each stochastic layer, bottom up", "", "active units per layer"
     ),
     "posterior_mean_variance": Metric("variance of each unit's posterior mean across rows"),
     "bits_per_dim": Metric("bits per dimension, −log₂ p(x) / D", "bits", "bits/dim (-log p(x))"),

@@ -14,7 +14,9 @@ from .report import write_report
 from .run import Run
 
 
-def build_report(run: Run, X: np.ndarray, y: np.ndarray | None) -> Path:
+def build_report(
+    run: Run, X: np.ndarray, y: np.ndarray | None, conditions: np.ndarray | None = None
+) -> Path:
     """Draw the run's pictures from held-out rows and write report.html.
 
     Parameters
@@ -23,6 +25,8 @@ def build_report(run: Run, X: np.ndarray, y: np.ndarray | None) -> Path:
         The trained run; its folder receives the pictures and the page.
     X, y : ndarray
         Its held-out rows and their labels (None when unlabelled).
+    conditions : ndarray, optional
+        The rows' conditions, for a conditional run.
 
     Returns
     -------
@@ -30,7 +34,7 @@ def build_report(run: Run, X: np.ndarray, y: np.ndarray | None) -> Path:
         The report's path.
     """
     info = run.info
-    images = draw_pictures(run, X, y)
+    images = draw_pictures(run, X, y, conditions)
     training = info.get("training", {})
     return write_report(
         run.folder,
@@ -105,7 +109,10 @@ def figure_captions(run: Run, X: np.ndarray, y: np.ndarray | None) -> dict[str, 
     span = inspect.signature(traverse).parameters["span"].default
     return {
         "samples": "Draws z ~ p(z) from the prior, each decoded to its mean E[x | z]; none "
-        "picked or sorted.",
+        "picked or sorted."
+        + (" Each is conditioned on a held-out row's covariates." if run.condition else ""),
+        "class-conditional samples": "Each row: 8 draws z ~ p(z | c) for one class c, in the "
+        "order of the classes, each decoded to its mean E[x | z, c]; none picked or sorted.",
         "samples against data": f"The {n} held-out rows (dots) and {n} draws from the model "
         f"(crosses), {axes}.",
         "reconstructions": "Held-out images, each above its reconstruction: the decoder's mean "
@@ -157,26 +164,46 @@ def _curves_caption(run: Run) -> str:
     return text
 
 
-def draw_pictures(run: Run, X: np.ndarray, y: np.ndarray | None) -> dict[str, Path]:
-    """Every picture that suits the model and data, as {caption: path}."""
+def draw_pictures(
+    run: Run, X: np.ndarray, y: np.ndarray | None, conditions: np.ndarray | None = None
+) -> dict[str, Path]:
+    """Every picture that suits the model and data, as {caption: path}.
+
+    A conditional run draws its samples for chosen conditions (8 of every class, a row each,
+    for a label run; the held-out rows' covariates otherwise) and leaves out the pictures that
+    decode the latent space alone (manifold, interpolations, traversals).
+    """
     est, shape, folder = run.estimator, run.image_shape, run.folder
     sampler = est.can_sample
+    conditional = run.condition is not None
     images: dict[str, Path] = {}
-    if sampler and shape:
-        images["samples"] = plots.image_grid(est.sample(64), shape, folder / "samples.png")
+    if sampler and shape and run.condition == "label":
+        classes = est.classes_
+        drawn = est.sample(8 * len(classes), condition=np.repeat(classes, 8))
+        images["class-conditional samples"] = plots.image_grid(
+            drawn, shape, folder / "samples.png", ncols=8
+        )
+    elif sampler and shape:
+        condition = None if conditions is None else conditions[:64]
+        drawn = est.sample(64 if condition is None else len(condition), condition=condition)
+        images["samples"] = plots.image_grid(drawn, shape, folder / "samples.png")
     if sampler and not shape:
         images["samples against data"] = plots.tabular_samples(
-            X, est.sample(len(X)), folder / "samples.png"
+            X, est.sample(len(X), condition=conditions), folder / "samples.png"
         )
     if shape:
         originals = X[:16]
+        given = None if conditions is None else conditions[:16]
         images["reconstructions"] = plots.reconstruction_pairs(
-            originals, est.reconstruct(originals), shape, folder / "reconstructions.png"
+            originals, est.reconstruct(originals, given), shape, folder / "reconstructions.png"
         )
     what = "posterior means" if est.density_model else "codes"
     images["latent space"] = plots.latent_scatter(
-        est.transform(X), folder / "latent.png", labels=y, what=what
+        est.transform(X, conditions), folder / "latent.png", labels=y, what=what
     )
+    if conditional:
+        images["training curves"] = draw_curves(run)
+        return images
     if sampler and shape and est.n_components == 2:
         grid = plots.standard_normal_grid(15)
         images["manifold"] = plots.manifold_grid(

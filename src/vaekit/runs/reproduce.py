@@ -19,10 +19,12 @@ RUN_FLAGS = (
     ("test_fraction", "--test-fraction", 0.1),
     ("seed", "--seed", 0),
     ("checkpoint_every", "--checkpoint-every", 1),
+    ("condition", "--condition", None),
 )
 #: Estimator parameters that no flag of ``vaekit train`` sets (networks cannot be typed; the
-#: run sets the others from --binarize, --seed and --quiet); ``cli.flags`` skips them.
-UNFLAGGED = frozenset({"encoder", "decoder", "random_state", "verbose", "binarize"})
+#: run sets the others from --binarize, --seed, --quiet and --condition); ``cli.flags`` skips
+#: them.
+UNFLAGGED = frozenset({"encoder", "decoder", "random_state", "verbose", "binarize", "condition"})
 _NO_EFFECT = {"verbose"}  # changes the progress bar, not the model
 
 
@@ -51,7 +53,7 @@ def train_command(request: Mapping) -> str | None:
         return None
     words = ["vaekit", "train", str(request["source"])]
     for key, flag, default in RUN_FLAGS:
-        if request[key] != default:
+        if request.get(key, default) != default:
             words += [flag, _flag_value(request[key])]
     if not request["pictures"]:
         words.append("--no-pictures")

@@ -9,7 +9,8 @@ import numpy as np
 
 from ..data import load_dataset
 from ..estimators import LatentEstimator
-from ..exceptions import DataError
+from ..exceptions import ConfigError, DataError
+from .conditions import split_conditions
 from .data import held_out, in_memory, named_labels
 from .shift import warn_if_unlike
 
@@ -27,10 +28,18 @@ class Run:
         shape = self.info["data"].get("image_shape")
         return tuple(shape) if shape else None
 
+    @property
+    def condition(self) -> str | None:
+        """What the run's model is conditioned on: ``"label"``, column names, or None."""
+        return self.info["data"].get("condition")
+
     def load_data(self, source: str | None = None, data_dir: str | None = None):
-        """(X, y) to work on: ``source`` if given, else the test split of the training data.
+        """(X, y, conditions) to work on: ``source`` if given, else the test split of the
+        training data.
 
         ``y`` holds the labels as the data name them: class names where the file gave names.
+        ``conditions`` are what the model is conditioned on (the labels, or the columns taken
+        out of X), or None for an unconditional run.
         """
         data = self.info["data"]
         if source is None:
@@ -41,14 +50,18 @@ class Run:
                 seed=data["seed"],
             )
             X, y = held_out(dataset, data["test_fraction"], data["seed"])[1]
-            return X, named_labels(y, dataset.label_names)
+            return self._with_conditions(X, named_labels(y, dataset.label_names), dataset)
         dataset = load_dataset(
             source, data_dir=data_dir, binarize=data["binarize"], seed=data["seed"]
         )
         parts = [(in_memory(dataset.train), dataset.y_train)]
         if dataset.test is not None:
             parts.append((dataset.test, dataset.y_test))
-        X = np.concatenate([p[0] for p in parts])
+        labelled = all(p[1] is not None for p in parts)
+        y = np.concatenate([p[1] for p in parts]) if labelled else None
+        X, y, conditions = self._with_conditions(
+            np.concatenate([p[0] for p in parts]), named_labels(y, dataset.label_names), dataset
+        )
         expected = self.estimator.n_features_in_
         if X.shape[1] != expected:
             raise DataError(
@@ -56,9 +69,21 @@ class Run:
                 f"on {expected}; give data of the same kind as {data['name']}."
             )
         warn_if_unlike(X, data.get("held_out_range"), source)
-        labelled = all(p[1] is not None for p in parts)
-        y = np.concatenate([p[1] for p in parts]) if labelled else None
-        return X, named_labels(y, dataset.label_names)
+        return X, y, conditions
+
+    def _with_conditions(self, X, y, dataset):
+        X, conditions, _ = split_conditions(
+            self.condition, X, y, dataset.feature_names, dataset.name
+        )
+        return X, y, conditions
+
+    def require_unconditional(self, command: str) -> None:
+        """Refuse, in one sentence, a command that does not take a conditional run yet."""
+        if self.condition is not None:
+            raise ConfigError(
+                f"vaekit {command} takes an unconditional run; this run's model is conditioned "
+                f"on {self.condition} (--condition)."
+            )
 
     @property
     def feature_names(self) -> list[str] | None:

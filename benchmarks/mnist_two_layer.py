@@ -1,0 +1,127 @@
+"""Burda et al. (2016)'s two-stochastic-layer MNIST VAE, trained with the VAE objective (k = 1).
+
+The model of the paper's section 5: 784-200-200-100 (z1) and 100-100-100-50 (z2), tanh units, a
+Bernoulli decoder, dynamically binarised MNIST; the paper reports 85.33 nats of test NLL after
+3,280 epochs. This script trains it with ``vaekit.VAE(n_components=100, upper_layers=(50,),
+...)`` and the one-layer recipe of BENCHMARKS.md (batch 100, Adam at 1e-3 with a cosine over
+``--epochs``, the KL weight warmed up over the first tenth), then measures it in the paper's
+protocol: K = 5000 on all 10,000 test images. Every ``--eval-every`` epochs it appends the test
+NLL on ``--eval-rows`` images (K = ``--eval-samples``) to ``curve.csv``.
+
+Training takes hours on a CPU, so it is resumable: the state lives in ``--state-dir`` and the
+same command continues from it, bit for bit; ``--session-minutes`` stops a session after that
+much training (at the end of an epoch, checkpointed). Each session prints the machine's fp32
+matmul peak, measured in the same run, since machines of this kind differ by up to 5x.
+
+Run: .venv/bin/python benchmarks/mnist_two_layer.py --data-dir ../shared/data \\
+    [--epochs 2000] [--session-minutes 120] [--state-dir ~/.cache/vaekit/two-layer]
+"""
+
+import argparse
+import csv
+import os
+import time
+from pathlib import Path
+
+import torch
+from mnist_nll import test_nll
+from train_speed import matmul_peak_gflops
+
+import vaekit
+from vaekit.data import load_dataset
+
+PAPER_NLL, PAPER_EPOCHS = 85.33, 3280
+
+
+class SessionOver(Exception):
+    """This session's training time is spent; the checkpoint holds the state."""
+
+
+def two_layer_vae(epochs: int) -> vaekit.VAE:
+    """Burda et al.'s two-layer model with the one-layer recipe over ``epochs``."""
+    return vaekit.VAE(
+        100,
+        upper_layers=(50,),
+        hidden_sizes=(200, 200),
+        upper_hidden_sizes=(100, 100),
+        activation="tanh",
+        likelihood="bernoulli",
+        binarize="dynamic",
+        batch_size=100,
+        learning_rate=1e-3,
+        learning_rate_schedule="cosine",
+        max_epochs=epochs,
+        warmup_epochs=max(1, epochs // 10),
+        validation_fraction=0,
+        patience=None,
+        random_state=0,
+        verbose=False,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=2000)
+    parser.add_argument("--session-minutes", type=float, default=None)
+    parser.add_argument("--eval-every", type=int, default=100, help="epochs between checks")
+    parser.add_argument("--eval-samples", type=int, default=500)
+    parser.add_argument("--eval-rows", type=int, default=1000)
+    parser.add_argument("--final-samples", type=int, default=5000)
+    parser.add_argument("--data-dir", default=os.environ.get("VAEKIT_DATA", "../shared/data"))
+    parser.add_argument(
+        "--state-dir", type=Path, default=Path.home() / ".cache" / "vaekit" / "two-layer"
+    )
+    args = parser.parse_args()
+
+    data = load_dataset("mnist", data_dir=args.data_dir, binarize="dynamic")
+    peak = matmul_peak_gflops(torch.float32)
+    print(f"fp32 matmul peak: {peak:.0f} GFLOP/s; {torch.get_num_threads()} threads", flush=True)
+    args.state_dir.mkdir(parents=True, exist_ok=True)
+    curve = args.state_dir / "curve.csv"
+    if not curve.exists():
+        curve.write_text(
+            "epoch,training_minutes,train_neg_elbo,test_nll,test_nll_sem,peak_gflops\n"
+        )
+    vae = two_layer_vae(args.epochs)
+    session = [0.0]
+
+    def check(record: dict) -> None:
+        session[0] += record["seconds"]
+        if record["epoch"] % args.eval_every == 0:
+            nll, sem = test_nll(vae, data.test[: args.eval_rows], args.eval_samples)
+            minutes = sum(r["seconds"] for r in vae.history_) / 60
+            with curve.open("a", newline="") as f:
+                row = [record["epoch"], round(minutes, 1), round(record["loss"], 3)]
+                csv.writer(f).writerow([*row, round(nll, 3), round(sem, 3), round(peak)])
+            print(
+                f"epoch {record['epoch']}: test NLL {nll:.2f} ± {sem:.2f} (K={args.eval_samples}, "
+                f"{args.eval_rows} images)",
+                flush=True,
+            )
+        if args.session_minutes and session[0] > args.session_minutes * 60:
+            raise SessionOver
+
+    try:
+        vae.fit(data.train, checkpoint_dir=args.state_dir / "checkpoint", callback=check)
+    except SessionOver:
+        print(
+            f"session over after {session[0] / 60:.1f} min of training; run the same "
+            "command again to go on",
+            flush=True,
+        )
+        return
+    minutes = sum(record["seconds"] for record in vae.history_) / 60
+    start = time.perf_counter()
+    nll, sem = test_nll(vae, data.test, args.final_samples)
+    result = vaekit.evaluate(vae, data.test[:2000], n_samples=100)
+    print(
+        f"{vae.n_epochs_} epochs, {minutes:.0f} min of training in all; test NLL {nll:.2f} ± "
+        f"{sem:.2f} (K={args.final_samples}, {len(data.test)} images, "
+        f"{time.perf_counter() - start:.0f} s); the paper: {PAPER_NLL} after {PAPER_EPOCHS} "
+        f"epochs; active units per layer {result['active_units_per_layer']}",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    main()
