@@ -501,8 +501,9 @@ CASES = [
         "parameters",
         "more pseudo-inputs than rows",
         ["train", "rows.npy", "--prior", "vamp", "--prior-components", "100"],
-        "prior='vamp' starts its 100 pseudo-inputs from as many training rows, and there are "
-        "36; set prior_components to 36 or fewer.",
+        "prior='vamp' with 100 pseudo-inputs needs at least as many training rows, and there "
+        "are 36 (its best mixture is the posteriors of the rows themselves); set "
+        "prior_components to 36 or fewer.",
         npy("rows.npy", GOOD),
     ),
     Case(
@@ -1153,8 +1154,9 @@ PYTHON_CASES = [
         "a prior that needs more pseudo-inputs than rows",
         "vaekit.VAE(prior='vamp', prior_components=100).fit(X)",
         "ConfigError",
-        "prior='vamp' starts its 100 pseudo-inputs from as many training rows, and there are "
-        "40; set prior_components to 40 or fewer.",
+        "prior='vamp' with 100 pseudo-inputs needs at least as many training rows, and there "
+        "are 40 (its best mixture is the posteriors of the rows themselves); set "
+        "prior_components to 40 or fewer.",
     ),
     PythonCase(
         "a sample condition for an unconditional model",

@@ -114,9 +114,8 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """The model's torch module around its networks and likelihood."""
         raise NotImplementedError
 
-    def _initialize_module(self, source: DataSource) -> None:
-        """Start the module's data-driven parts (a VampPrior's pseudo-inputs) from ``source``;
-        run under the seeded torch RNG of the fit."""
+    def _check_rows(self, source: DataSource) -> None:
+        """Refuse training rows too few for the model (a VampPrior with more pseudo-inputs)."""
 
     def _build_module(self, n_features: int) -> LatentVariableModel:
         likelihood = make_likelihood(
@@ -246,6 +245,7 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         check_precision(self.precision, device)
         max_time = parse_duration(self.max_time, "max_time")
         source = together(lambda: self._prepare(X, reset=True, y=y))  # a bad row stops all
+        self._check_rows(source)
         checkpoint = None
         if checkpoint_dir is not None or world.distributed:
             params = self.get_params(deep=False)
@@ -258,7 +258,6 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(torch.randint(2**31 - 1, (1,), generator=generator)))
             self.module_ = self._build_module(self.n_features_in_)
-            self._initialize_module(source)
             self.module_.to(device)
         options = TrainingOptions(
             batch_size=self.batch_size,

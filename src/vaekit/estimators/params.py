@@ -255,7 +255,7 @@ _DECLARATIONS = (
         PRIORS,
         "The prior p(z) over the latent space: 'standard_normal' (N(0, I)), 'mog' (a learned "
         "mixture of diagonal Gaussians), 'vamp' (the VampPrior: the mixture of the encoder's "
-        "posteriors at learned pseudo-inputs, which start as random training rows) or "
+        "posteriors at learned pseudo-inputs, which start near 0.05 as in the paper) or "
         "'conditional' (p(z|c), a Gaussian whose mean and variance a network of "
         "``hidden_sizes`` computes from the condition). The ELBO, the IWAE bound, the "
         "importance-sampled log p(x) and ``sample`` all go through it; free bits and the KL "

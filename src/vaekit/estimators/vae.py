@@ -182,18 +182,16 @@ class VAE(LatentEstimator):
                 "upper_layers the KL is estimated by Monte Carlo.",
             )
 
-    def _initialize_module(self, source) -> None:
-        needed = self.module_.prior.rows_needed()
-        if not needed:
+    def _check_rows(self, source) -> None:
+        if self.prior != "vamp":
             return
-        if needed > len(source):
+        k = self.prior_components or PRIORS["vamp"].default_components
+        if k > len(source):
             raise ConfigError(
-                f"prior={self.prior!r} starts its {needed} pseudo-inputs from as many training "
-                f"rows, and there are {len(source)}; set prior_components to {len(source)} or "
-                "fewer."
+                f"prior='vamp' with {k} pseudo-inputs needs at least as many training rows, and "
+                f"there are {len(source)} (its best mixture is the posteriors of the rows "
+                f"themselves); set prior_components to {len(source)} or fewer."
             )
-        index = np.sort(torch.randperm(len(source))[:needed].numpy())
-        self.module_.prior.initialize(torch.from_numpy(source.rows(index)))
 
     def _encoder_outputs(self) -> int:
         return 2 * self.n_components

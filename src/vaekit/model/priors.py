@@ -15,8 +15,7 @@ Gaussians), ``vamp`` (the VampPrior of Tomczak & Welling 2018: the mixture of th
 posteriors at learned pseudo-inputs) and ``conditional`` (a Gaussian p(z|c) whose mean and
 variance a network computes from the condition, Sohn et al. 2015). A prior is built by
 ``make_prior`` from the latent size, the number of features, the condition's width and its
-number of components; one that needs the model's encoder gets it from ``attach``, and one that
-starts from data rows from ``initialize``.
+number of components; one that needs the model's encoder gets it from ``attach``.
 """
 
 from __future__ import annotations
@@ -31,6 +30,8 @@ from .distributions import DiagonalGaussian, standard_normal_log_prob
 from .nets import mlp
 
 LOG_2PI = math.log(2 * math.pi)
+#: Where the VampPrior's pseudo-inputs start: N(0.05, 0.01^2), Tomczak & Welling's MNIST setting.
+PSEUDO_INPUT_MEAN, PSEUDO_INPUT_STD = 0.05, 0.01
 
 
 def mixture_log_prob(
@@ -102,13 +103,6 @@ class Prior(nn.Module):
 
     def attach(self, model: nn.Module) -> None:
         """Called once by the model that holds the prior (a VampPrior keeps its encoder)."""
-
-    def initialize(self, rows: torch.Tensor) -> None:
-        """Start from data: ``rows`` are ``rows_needed`` training rows in the model's space."""
-
-    def rows_needed(self) -> int:
-        """Training rows ``initialize`` takes (0: none)."""
-        return 0
 
     def log_prob(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         """log p(z), summed over the last dimension."""
@@ -198,9 +192,12 @@ class MixtureOfGaussians(Prior):
 
 class VampPrior(Prior):
     """The VampPrior (Tomczak & Welling 2018): p(z) = (1/K) sum_k q(z | u_k), the encoder's
-    posteriors at K learned pseudo-inputs u_k, which start as K random training rows.
+    posteriors at K learned pseudo-inputs u_k.
 
-    The encoder is the model's own (``attach``), not a copy: the prior moves with it.
+    The pseudo-inputs start as the paper's do, N(0.05, 0.01^2) in every feature of the model's
+    space. Started at random training rows (or at their mean) instead, the posterior collapsed
+    on MNIST and on digits in every run (BENCHMARKS.md). The encoder is the model's own
+    (``attach``), not a copy: the prior moves with it.
     """
 
     name = "vamp"
@@ -208,7 +205,8 @@ class VampPrior(Prior):
 
     def __init__(self, latent_dim: int, n_features: int, n_pseudo_inputs: int = 500):
         super().__init__(latent_dim)
-        self.pseudo_inputs = nn.Parameter(torch.zeros(n_pseudo_inputs, n_features))
+        start = PSEUDO_INPUT_MEAN + PSEUDO_INPUT_STD * torch.randn(n_pseudo_inputs, n_features)
+        self.pseudo_inputs = nn.Parameter(start)
 
     @classmethod
     def build(cls, latent_dim, n_features, components, **_):
@@ -216,13 +214,6 @@ class VampPrior(Prior):
 
     def attach(self, model):
         self.__dict__["encode"] = model.encode  # not a submodule: its weights are the model's
-
-    def rows_needed(self):
-        return len(self.pseudo_inputs)
-
-    def initialize(self, rows):
-        with torch.no_grad():
-            self.pseudo_inputs.copy_(rows)
 
     def components(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(means, log-variances, log-weights) of the mixture: q(z | u_k) for every k."""
