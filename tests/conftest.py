@@ -79,3 +79,19 @@ def linear_model():
     X = rng.multivariate_normal(b, W @ W.T + sigma**2 * np.eye(D), size=300)
     exact = multivariate_normal(b, W @ W.T + sigma**2 * np.eye(D)).logpdf(X)
     return W, b, sigma, X, exact
+
+
+def assert_resume_is_bit_identical(params: dict, X, y, checkpoint_dir) -> None:
+    """A VAE fit interrupted after its third epoch and fitted again from ``checkpoint_dir``
+    ends with the weights, bit for bit, of a fit never interrupted."""
+    unbroken = vaekit.VAE(**params).fit(X, y)
+
+    def stop_after_three(record):
+        if record["epoch"] == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        vaekit.VAE(**params).fit(X, y, checkpoint_dir=checkpoint_dir, callback=stop_after_three)
+    resumed = vaekit.VAE(**params).fit(X, y, checkpoint_dir=checkpoint_dir)
+    for key, value in unbroken.module_.state_dict().items():
+        assert torch.equal(value, resumed.module_.state_dict()[key]), key

@@ -5,6 +5,7 @@ whole estimator life cycle."""
 import numpy as np
 import pytest
 import torch
+from conftest import assert_resume_is_bit_identical
 from scipy.stats import multivariate_normal
 from sklearn.utils.estimator_checks import check_estimator
 
@@ -135,17 +136,7 @@ def test_an_interrupted_two_layer_fit_resumes_bit_identically(digits, tmp_path):
         max_epochs=6,
         **QUICK,
     )
-    unbroken = vaekit.VAE(**params).fit(X)
-
-    def stop_after_three(record):
-        if record["epoch"] == 3:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        vaekit.VAE(**params).fit(X, checkpoint_dir=tmp_path, callback=stop_after_three)
-    resumed = vaekit.VAE(**params).fit(X, checkpoint_dir=tmp_path)
-    for key, value in unbroken.module_.state_dict().items():
-        assert torch.equal(value, resumed.module_.state_dict()[key]), key
+    assert_resume_is_bit_identical(params, X, None, tmp_path)
 
 
 def test_three_layers_stack_bottom_up(digits):

@@ -4,6 +4,7 @@ against scipy and their defining identities, and through the whole estimator."""
 import numpy as np
 import pytest
 import torch
+from conftest import assert_resume_is_bit_identical
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 from sklearn.utils.estimator_checks import check_estimator
@@ -164,17 +165,7 @@ def test_an_interrupted_vamp_fit_resumes_bit_identically(digits, tmp_path):
     X = digits[0][:300] / 16
     params = dict(n_components=2, hidden_sizes=(16,), prior="vamp", prior_components=10,
                   max_epochs=6, **QUICK)  # fmt: skip
-    unbroken = vaekit.VAE(**params).fit(X)
-
-    def stop_after_three(record):
-        if record["epoch"] == 3:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        vaekit.VAE(**params).fit(X, checkpoint_dir=tmp_path, callback=stop_after_three)
-    resumed = vaekit.VAE(**params).fit(X, checkpoint_dir=tmp_path)
-    for key, value in unbroken.module_.state_dict().items():
-        assert torch.equal(value, resumed.module_.state_dict()[key]), key
+    assert_resume_is_bit_identical(params, X, None, tmp_path)
 
 
 @pytest.mark.parametrize(
