@@ -196,9 +196,9 @@ class VampPrior(Prior):
 
     The pseudo-inputs start as the paper's do, N(0.05, 0.01^2) in every feature of the model's
     space. Started at random training rows (or at their mean) instead, the posterior collapsed
-    on MNIST and on digits in every run; with this start it trains on digits but still
-    collapsed on MNIST in a 100-epoch run with a 10-epoch warm-up (BENCHMARKS.md). The encoder
-    is the model's own (``attach``), not a copy: the prior moves with it.
+    on MNIST and on digits in every run. With tanh units it collapses on MNIST in the first
+    epoch whatever the warm-up; with ReLU units it trains (BENCHMARKS.md). The encoder is the
+    model's own (``attach``), not a copy: the prior moves with it.
     """
 
     name = "vamp"
