@@ -7,11 +7,11 @@ the model of mnist_nll.py and its recipe: batch 100, Adam at 1e-3 with a cosine 
 the KL weight warmed up over the first tenth) with ReLU units once with each prior for the same
 ``--epochs``, then measures both in the paper's protocol (K = 5000 on all 10,000 test images)
 and prints them beside the paper's figures, with the minutes each took and the machine's fp32
-matmul peak measured in the same run. ReLU, not Burda's tanh: with tanh units the VampPrior's
-posterior collapses in the first epoch on MNIST, whatever the warm-up or learning rate
-(BENCHMARKS.md), and the paper's own units are gated, not tanh. A VampPrior step also runs the
-encoder on its K pseudo-inputs, so its epochs take longer; an epoch budget keeps the comparison
-the paper's.
+matmul peak measured in the same run. ReLU, not Burda's tanh: tanh networks in PyTorch's
+default start trapped the VampPrior's posterior in the first epoch (vamp_collapse.py;
+vaekit now starts them as Glorot's), and the paper's own units are gated. A VampPrior step also
+runs the encoder on its K pseudo-inputs, so its epochs take longer; an epoch budget keeps the
+comparison the paper's.
 
 Run: .venv/bin/python benchmarks/mnist_vamp.py --data-dir ../shared/data [--epochs 100]
 [--priors vamp] [--activation relu]

@@ -5,7 +5,9 @@ Trains Burda et al.'s MNIST VAE (784-200-200-50, Bernoulli, dynamically binarise
 each configuration of hidden units, learning rate and KL warm-up, and prints after every epoch
 the training loss, the KL, the largest spread of the posterior means over 1,000 test images
 (max over units of Var_x E[z|x]; 0 when the encoder ignores its input) and the smallest
-posterior log-variance. A collapsed run shows a KL of 0.00 and a spread of 0.000.
+posterior log-variance. A collapsed run shows a KL of 0.00 and a spread of 0.000: so did every
+tanh configuration before vaekit started tanh networks with Glorot's weights (BENCHMARKS.md
+has both runs).
 
 Run: .venv/bin/python benchmarks/vamp_collapse.py --data-dir ../shared/data [--epochs 3]
 """

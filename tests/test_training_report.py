@@ -56,17 +56,6 @@ def test_a_collapsed_posterior_warns_with_what_to_try(X):
                    verbose=False).fit(X)  # fmt: skip
 
 
-def test_a_collapsed_vamp_prior_with_tanh_units_is_told_to_use_relu(X):
-    # 3 epochs collapse here as in the test above; with a VampPrior and tanh units the advice is
-    # the one that fixed MNIST (benchmarks/vamp_collapse.py), not a longer warm-up
-    vamp = dict(prior="vamp", prior_components=10, max_epochs=3, random_state=0, verbose=False)
-    with pytest.warns(PosteriorCollapseWarning, match="try activation='relu'"):
-        vaekit.VAE(2, activation="tanh", **vamp).fit(X)
-    with pytest.warns(PosteriorCollapseWarning, match="warmup_epochs") as caught:
-        vaekit.VAE(2, **vamp).fit(X)
-    assert not any("activation='relu'" in str(w.message) for w in caught)
-
-
 def test_the_shell_says_why_training_stopped_and_repeats_the_warnings(tmp_path):
     done = subprocess.run(
         [str(VAEKIT), "train", "digits", "--max-epochs", "3", "--quiet", "--no-pictures"],

@@ -431,18 +431,12 @@ class VAE(LatentEstimator):
             )
         variance = self._prior_variances(source)[0] if len(means) > 1 else None
         if variance is not None and not (means.var(0) > ACTIVE_UNIT_THRESHOLD * variance).any():
-            advice = (
-                "activation='relu' (with tanh units the VampPrior's posterior collapses in the "
-                "first epoch on MNIST)"
-                if self.prior == "vamp" and self.activation == "tanh"
-                else "more epochs, a KL warm-up (warmup_epochs), free_bits or a higher "
-                "learning_rate"
-            )
             warnings.warn(
                 f"No latent unit is active (the posterior means of all {self.n_components} vary "
                 f"by less than {ACTIVE_UNIT_THRESHOLD} of the prior's variance over the training "
                 "rows): the posterior collapsed to the prior and the codes carry no "
-                f"information; try {advice}.",
+                "information; try more epochs, a KL warm-up (warmup_epochs), free_bits or a "
+                "higher learning_rate.",
                 PosteriorCollapseWarning,
                 stacklevel=3,
             )

@@ -196,8 +196,8 @@ class VampPrior(Prior):
 
     The pseudo-inputs start as the paper's do, N(0.05, 0.01^2) in every feature of the model's
     space. Started at random training rows (or at their mean) instead, the posterior collapsed
-    on MNIST and on digits in every run. With tanh units it collapses on MNIST in the first
-    epoch whatever the warm-up; with ReLU units it trains (BENCHMARKS.md). The encoder is the
+    on MNIST and on digits in every run; so it did on MNIST with tanh networks in PyTorch's
+    default start, which ``nets.initialise`` replaces (BENCHMARKS.md). The encoder is the
     model's own (``attach``), not a copy: the prior moves with it.
     """
 
