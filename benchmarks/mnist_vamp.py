@@ -8,7 +8,7 @@ the KL weight warmed up over the first tenth) with ReLU units once with each pri
 ``--epochs``, then measures both in the paper's protocol (K = 5000 on all 10,000 test images)
 and prints them beside the paper's figures, with the minutes each took and the machine's fp32
 matmul peak measured in the same run. ReLU, not Burda's tanh: tanh networks in PyTorch's
-default start trapped the VampPrior's posterior in the first epoch (vamp_collapse.py;
+default start trapped the VampPrior's posterior in the first epoch (first_epochs.py;
 vaekit now starts them as Glorot's), and the paper's own units are gated. A VampPrior step also
 runs the encoder on its K pseudo-inputs, so its epochs take longer; an epoch budget keeps the
 comparison the paper's.

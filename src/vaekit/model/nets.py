@@ -43,7 +43,7 @@ def initialise(net: nn.Module, activation_name: str) -> nn.Module:
     Burda et al.'s and Tomczak & Welling's did: PyTorch's default, U(+-1/sqrt(fan_in)), shrinks
     a tanh network's signal layer by layer, and on MNIST the model then spent its first epochs
     on the mean image, where a VampPrior or a second stochastic layer trapped the posterior for
-    good (``benchmarks/vamp_collapse.py``). The ReLU family keeps PyTorch's default.
+    good (``benchmarks/first_epochs.py``). The ReLU family keeps PyTorch's default.
     """
     if activation_name == "tanh":
         gain = nn.init.calculate_gain("tanh")
