@@ -13,13 +13,17 @@ vaekit now starts them as Glorot's), and the paper's own units are gated. A Vamp
 runs the encoder on its K pseudo-inputs, so its epochs take longer; an epoch budget keeps the
 comparison the paper's.
 
+Each trained model is saved under ``--models-dir`` (when given) and loaded from there by a later
+run instead of trained again, so ``--train-only`` can train now and a second run evaluate.
+
 Run: .venv/bin/python benchmarks/mnist_vamp.py --data-dir ../shared/data [--epochs 100]
-[--priors vamp] [--activation relu]
+[--priors vamp] [--activation relu] [--models-dir DIR [--train-only]]
 """
 
 import argparse
 import os
 import time
+from pathlib import Path
 
 import torch
 from mnist_nll import burda_vae, test_nll
@@ -40,6 +44,8 @@ def main() -> None:
         "--priors", nargs="+", choices=list(PAPER), default=list(PAPER), help="priors to train"
     )
     parser.add_argument("--activation", default="relu", help="hidden units of both networks")
+    parser.add_argument("--models-dir", type=Path, default=None, help="trained models kept here")
+    parser.add_argument("--train-only", action="store_true", help="train and save, then stop")
     parser.add_argument("--data-dir", default=os.environ.get("VAEKIT_DATA", "../shared/data"))
     args = parser.parse_args()
 
@@ -49,18 +55,26 @@ def main() -> None:
     results = {}
     for prior in args.priors:
         components = args.components if prior == "vamp" else None
-        vae = burda_vae(
-            prior=prior,
-            prior_components=components,
-            batch_size=100,
-            learning_rate=1e-3,
-            learning_rate_schedule="cosine",
-            max_epochs=args.epochs,
-            warmup_epochs=max(1, args.epochs // 10),
-            validation_fraction=0,
-            patience=None,
-        ).set_params(activation=args.activation)
-        vae.fit(data.train)
+        saved = args.models_dir / f"{prior}-{args.epochs}" if args.models_dir else None
+        if saved is not None and saved.exists():
+            vae = vaekit.load(saved)
+        else:
+            vae = burda_vae(
+                prior=prior,
+                prior_components=components,
+                batch_size=100,
+                learning_rate=1e-3,
+                learning_rate_schedule="cosine",
+                max_epochs=args.epochs,
+                warmup_epochs=max(1, args.epochs // 10),
+                validation_fraction=0,
+                patience=None,
+            ).set_params(activation=args.activation)
+            vae.fit(data.train)
+            if saved is not None:
+                vae.save(saved)
+        if args.train_only:
+            continue
         minutes = sum(record["seconds"] for record in vae.history_) / 60
         start = time.perf_counter()
         nll, sem = test_nll(vae, data.test, args.final_samples)
