@@ -127,7 +127,7 @@ def quadrant_task(data, quadrants, n_samples: int) -> None:
         base, base_epochs = baseline_nll(X_in, X_out, T_in, T_out)
         model = cvae(mask.sum()).fit(X_out, X_in)
         seconds = time.perf_counter() - start
-        nll = -model.score_samples(T_out, n_samples, y=T_in).mean()
+        nll = -model.score_samples(T_out, n_samples, y=T_in, precision="fp32").mean()
         neg_elbo = -model.elbo(T_out, 10, y=T_in).mean()
         rows.append((given, base, nll, neg_elbo, base_epochs, model.n_epochs_))
         print(

@@ -15,12 +15,12 @@ comparison the paper's.
 
 Each trained model is saved under ``--models-dir`` (when given) and loaded from there by a later
 run instead of trained again, so ``--train-only`` can train now and a second run evaluate.
-The evaluation runs the networks in ``--precision`` (float32 by default: the same draws, the
+The evaluation runs the networks in ``--precision`` (fp32 by default, float32: the same draws, the
 log-sum-exp in float64) and scores the first ``--reference-rows`` test images in float64 too,
 printing how far apart the two are.
 
 Run: .venv/bin/python benchmarks/mnist_vamp.py --data-dir ../shared/data [--epochs 100]
-[--priors vamp] [--activation relu] [--models-dir DIR [--train-only]] [--precision float64]
+[--priors vamp] [--activation relu] [--models-dir DIR [--train-only]] [--precision fp64]
 """
 
 import argparse
@@ -49,7 +49,7 @@ def main() -> None:
     parser.add_argument("--activation", default="relu", help="hidden units of both networks")
     parser.add_argument("--models-dir", type=Path, default=None, help="trained models kept here")
     parser.add_argument("--train-only", action="store_true", help="train and save, then stop")
-    parser.add_argument("--precision", choices=["float32", "float64"], default="float32")
+    parser.add_argument("--precision", choices=["fp32", "fp64"], default="fp32")
     parser.add_argument(
         "--reference-rows", type=int, default=500, help="test images scored in float64 too"
     )
@@ -95,7 +95,7 @@ def main() -> None:
             f"{seconds:.0f} s); {active} active units",
             flush=True,
         )
-        if args.precision != "float64" and args.reference_rows:
+        if args.precision != "fp64" and args.reference_rows:
             rows = slice(0, args.reference_rows)
             reference = vae.score_samples(data.test[rows], args.final_samples)
             gap = log_px[rows] - reference

@@ -1159,10 +1159,10 @@ PYTHON_CASES = [
         "prior_components to 40 or fewer.",
     ),
     PythonCase(
-        "an evaluation precision that is not float64 or float32",
-        "vae.score_samples(X, 10, y=y, precision='float16')",
+        "an evaluation precision that is not fp64 or fp32",
+        "vae.score_samples(X, 10, y=y, precision='fp16')",
         "ConfigError",
-        "precision must be one of float64, float32; got 'float16'.",
+        "precision must be one of fp64, fp32; got 'fp16'.",
     ),
     PythonCase(
         "a sample condition for an unconditional model",

@@ -88,7 +88,7 @@ def test_the_float32_path_agrees_with_the_float64_reference(digits):
     vae = vaekit.VAE(8, hidden_sizes=(64,), max_epochs=20, random_state=0, verbose=False)
     vae.set_params(likelihood="continuous_bernoulli").fit(X[:1000])
     reference = vae.score_samples(X[1000:], 500)
-    fast = vae.score_samples(X[1000:], 500, precision="float32")
+    fast = vae.score_samples(X[1000:], 500, precision="fp32")
     assert fast.dtype == np.float64
     assert abs(fast.mean() - reference.mean()) < 0.01
     assert np.abs(fast - reference).max() < 0.05
@@ -96,6 +96,6 @@ def test_the_float32_path_agrees_with_the_float64_reference(digits):
     vae.set_params(random_state=1)
     assert np.abs(vae.score_samples(X[1000:], 500) - reference).max() > 0.05
     vae.set_params(random_state=0)
-    alone = np.concatenate([vae.score_samples(X[i : i + 1], 500, precision="float32")
+    alone = np.concatenate([vae.score_samples(X[i : i + 1], 500, precision="fp32")
                             for i in (1000, 1500)])  # fmt: skip
     np.testing.assert_allclose(alone, fast[[0, 500]], atol=1e-4)

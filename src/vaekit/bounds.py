@@ -18,7 +18,7 @@ from .model.modules import VAEModule
 #: Samples per step of the importance-sampling loop: bounds memory, and fixes the draws for a K.
 SAMPLE_CHUNK = 128
 #: The dtypes the networks may run in for the importance-sampled log p(x), by name.
-PRECISIONS = {"float64": torch.float64, "float32": torch.float32}
+PRECISIONS = {"fp64": torch.float64, "fp32": torch.float32}
 
 
 class RowNoise:
@@ -67,8 +67,8 @@ def log_likelihood(
     """Per-example log p(x) ~ logmeanexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)], in nats.
 
     For K = 1 its expectation is the ELBO; it rises towards log p(x) as K grows. The log-weights
-    are in the module's dtype (float32 for the fast path); their log-sum-exp over K is always in
-    float64, and so is the result.
+    are in the module's dtype (float32 for ``score_samples(precision="fp32")``); their
+    log-sum-exp over K is always in float64, and so is the result.
     """
     out = []
     for x in _batches(X, batch_size):

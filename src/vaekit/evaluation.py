@@ -24,7 +24,7 @@ def evaluate(
     *,
     n_samples: int = 1000,
     elbo_samples: int = 10,
-    precision: str = "float64",
+    precision: str = "fp64",
 ) -> dict:
     """Evaluate a fitted VAE or autoencoder on the rows of X.
 

@@ -404,8 +404,8 @@ _DECLARATIONS = (
         ("fp32", "bf16", "fp16"),
         "The precision of the networks during training: 'bf16' and 'fp16' autocast them to "
         "bfloat16 or float16 ('fp16' with a gradient scaler, and on a GPU only), 'fp32' does "
-        "not. Log-densities, the KL and log-sum-exp stay float32, as do the weights, the "
-        "optimiser and evaluation.",
+        "not. Log-densities, the KL and log-sum-exp stay float32, as do the weights and the "
+        "optimiser; evaluation runs in float64 (score_samples' precision='fp32': float32).",
     ),
     Param(
         "device",

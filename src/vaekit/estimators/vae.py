@@ -241,7 +241,7 @@ class VAE(LatentEstimator):
         return {}
 
     def score_samples(
-        self, X, n_samples: int | None = None, *, y=None, precision: str = "float64"
+        self, X, n_samples: int | None = None, *, y=None, precision: str = "fp64"
     ) -> np.ndarray:
         """Importance-sampled log p(x) of each row, in nats, with K = ``n_importance_samples``.
 
@@ -259,10 +259,11 @@ class VAE(LatentEstimator):
             K, the importance samples per row; ``n_importance_samples`` when not given.
         y : array-like, optional
             The rows' conditions, for a conditional model.
-        precision : {"float64", "float32"}
-            Where the networks run: ``"float64"`` (the reference) or ``"float32"`` (the same
+        precision : {"fp64", "fp32"}
+            The dtype the networks run in: ``"fp64"`` (the reference) or ``"fp32"`` (the same
             draws, rounded; the log-sum-exp over K stays in float64), about twice as fast on a
-            CPU. BENCHMARKS.md measures how far apart they are.
+            CPU. BENCHMARKS.md measures how far apart they are. (The estimator's own
+            ``precision`` is training's.)
 
         Returns
         -------
