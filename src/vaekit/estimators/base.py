@@ -324,10 +324,10 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         Inference runs on a float64 copy of the module (or one in ``dtype``), on the training
         device (the CPU for MPS, which has no float64): the numbers are exact to far below a
-        nat, and a row's
-        result does not depend on which other rows share its batch. ``data`` is a source or an
-        array; with ``draw``, its intensities get one binarisation seeded by ``random_state``
-        (``binarize="dynamic"``). ``progress`` labels a progress bar over the rows. Under
+        nat, and a row's result does not depend on which other rows share its batch. ``data``
+        is a source or an array; with ``draw``, its intensities get one binarisation seeded by
+        ``random_state`` (``binarize="dynamic"``). ``progress`` labels a progress bar over the
+        rows. Under
         torchrun, with the process group joined, each process maps its block of the rows and
         every process gets all the results, in the rows' order, the same as one process's.
         """
