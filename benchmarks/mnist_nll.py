@@ -104,9 +104,11 @@ def burda_vae(**training) -> vaekit.VAE:
     return vaekit.VAE(50, binarize="dynamic", random_state=0, verbose=False, **model, **training)
 
 
-def test_nll(vae: vaekit.VAE, X: np.ndarray, n_samples: int) -> tuple[float, float]:
+def test_nll(
+    vae: vaekit.VAE, X: np.ndarray, n_samples: int, precision: str = "fp64"
+) -> tuple[float, float]:
     """The mean negative log-likelihood of the rows of X and its standard error, in nats."""
-    log_px = vae.score_samples(X, n_samples=n_samples)
+    log_px = vae.score_samples(X, n_samples=n_samples, precision=precision)
     return float(-log_px.mean()), float(log_px.std(ddof=1) / np.sqrt(len(log_px)))
 
 

@@ -51,8 +51,8 @@ def _batches(X: torch.Tensor, batch_size: int):
 
 
 #: Rows per step of the importance-sampling loop: 16 rows of 128 samples keep its temporaries
-#: near the CPU's caches (1.7x faster than 256 rows on MNIST; a row's draws are its own, so the
-#: numbers do not change).
+#: near the CPU's caches (faster than 256 rows in a one-off MNIST trial; issue 17's benchmark is
+#: to measure it). A row's draws are its own, so the numbers do not change.
 LOG_LIKELIHOOD_BATCH = 16
 
 

@@ -261,8 +261,8 @@ class VAE(LatentEstimator):
             The rows' conditions, for a conditional model.
         precision : {"fp64", "fp32"}
             The dtype the networks run in: ``"fp64"`` (the reference) or ``"fp32"`` (the same
-            draws, rounded; the log-sum-exp over K stays in float64), about twice as fast on a
-            CPU. BENCHMARKS.md measures how far apart they are. (The estimator's own
+            draws, rounded; the log-sum-exp over K stays in float64), faster on a CPU.
+            BENCHMARKS.md measures how far apart they are. (The estimator's own
             ``precision`` is training's.)
 
         Returns
