@@ -6,7 +6,9 @@ Bernoulli decoder, dynamically binarised MNIST; the paper reports 85.33 nats of 
 ...)`` and the one-layer recipe of BENCHMARKS.md (batch 100, Adam at 1e-3 with a cosine over
 ``--epochs``, the KL weight warmed up over the first tenth), then measures it in the paper's
 protocol: K = 5000 on all 10,000 test images. Every ``--eval-every`` epochs it appends the test
-NLL on ``--eval-rows`` images (K = ``--eval-samples``) to ``curve.csv``.
+NLL on ``--eval-rows`` images (K = ``--eval-samples``) to ``curve.csv``. The evaluations run the
+networks in ``--precision`` (fp32 by default: the same draws, the log-sum-exp in float64); the
+final one also scores the first ``--reference-rows`` test images in float64 and prints the gap.
 
 Training takes hours on a CPU, so it is resumable: the state lives in ``--state-dir`` and the
 same command continues from it, bit for bit; ``--session-minutes`` stops a session after that
@@ -24,7 +26,7 @@ import time
 from pathlib import Path
 
 import torch
-from mnist_nll import test_nll
+from mnist_nll import precision_gap, test_nll
 from train_speed import matmul_peak_gflops
 
 import vaekit
@@ -67,6 +69,8 @@ def main() -> None:
     parser.add_argument("--eval-samples", type=int, default=500)
     parser.add_argument("--eval-rows", type=int, default=1000)
     parser.add_argument("--final-samples", type=int, default=5000)
+    parser.add_argument("--precision", choices=["fp32", "fp64"], default="fp32")
+    parser.add_argument("--reference-rows", type=int, default=200)
     parser.add_argument("--data-dir", default=os.environ.get("VAEKIT_DATA", "../shared/data"))
     parser.add_argument(
         "--state-dir", type=Path, default=Path.home() / ".cache" / "vaekit" / "two-layer"
@@ -88,7 +92,7 @@ def main() -> None:
     def check(record: dict) -> None:
         session[0] += record["seconds"]
         if record["epoch"] % args.eval_every == 0:
-            nll, sem = test_nll(vae, data.test[: args.eval_rows], args.eval_samples)
+            nll, sem = test_nll(vae, data.test[: args.eval_rows], args.eval_samples, args.precision)
             minutes = sum(r["seconds"] for r in vae.history_) / 60
             with curve.open("a", newline="") as f:
                 row = [record["epoch"], round(minutes, 1), round(record["loss"], 3)]
@@ -112,15 +116,18 @@ def main() -> None:
         return
     minutes = sum(record["seconds"] for record in vae.history_) / 60
     start = time.perf_counter()
-    nll, sem = test_nll(vae, data.test, args.final_samples)
+    nll, sem = test_nll(vae, data.test, args.final_samples, args.precision)
     result = vaekit.evaluate(vae, data.test[:2000], n_samples=100)
     print(
         f"{vae.n_epochs_} epochs, {minutes:.0f} min of training in all; test NLL {nll:.2f} ± "
-        f"{sem:.2f} (K={args.final_samples}, {len(data.test)} images, "
+        f"{sem:.2f} (K={args.final_samples}, {len(data.test)} images, {args.precision}, "
         f"{time.perf_counter() - start:.0f} s); the paper: {PAPER_NLL} after {PAPER_EPOCHS} "
         f"epochs; active units per layer {result['active_units_per_layer']}",
         flush=True,
     )
+    if args.precision != "fp64" and args.reference_rows:
+        rows = data.test[: args.reference_rows]
+        print(precision_gap(vae, rows, args.final_samples, args.precision), flush=True)
 
 
 if __name__ == "__main__":

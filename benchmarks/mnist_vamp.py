@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 import torch
-from mnist_nll import burda_vae, test_nll
+from mnist_nll import burda_vae, precision_gap, test_nll
 from train_speed import matmul_peak_gflops
 
 import vaekit
@@ -96,13 +96,7 @@ def main() -> None:
         )
         if args.precision != "fp64" and args.reference_rows:
             rows = data.test[: args.reference_rows]
-            fast = vae.score_samples(rows, args.final_samples, precision=args.precision)
-            gap = fast - vae.score_samples(rows, args.final_samples)
-            print(
-                f"  against float64 on the first {args.reference_rows} images: mean "
-                f"{gap.mean():+.2e} nats, largest per row {abs(gap).max():.2e}",
-                flush=True,
-            )
+            print("  " + precision_gap(vae, rows, args.final_samples, args.precision), flush=True)
     print(f"\n| prior | training minutes | test NLL after {args.epochs} epochs | the paper's |")
     print("|---|---|---|---|")
     for prior, (nll, sem, minutes) in results.items():
