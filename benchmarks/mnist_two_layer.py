@@ -21,6 +21,7 @@ Run: .venv/bin/python benchmarks/mnist_two_layer.py --data-dir ../shared/data \\
 
 import argparse
 import csv
+import json
 import os
 import time
 from pathlib import Path
@@ -61,6 +62,13 @@ def two_layer_vae(epochs: int) -> vaekit.VAE:
     )
 
 
+def trained_seconds(checkpoint_dir: Path) -> float:
+    """The training seconds a checkpoint already holds (0 without one): the callback sees only
+    the epochs of this session."""
+    state = checkpoint_dir / "state.json"
+    return json.loads(state.read_text())["seconds"] if state.exists() else 0.0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=2000)
@@ -87,13 +95,15 @@ def main() -> None:
             "epoch,training_minutes,train_neg_elbo,test_nll,test_nll_sem,peak_gflops\n"
         )
     vae = two_layer_vae(args.epochs)
+    checkpoint_dir = args.state_dir / "checkpoint"
+    earlier = trained_seconds(checkpoint_dir)
     session = [0.0]
 
     def check(record: dict) -> None:
         session[0] += record["seconds"]
         if record["epoch"] % args.eval_every == 0:
             nll, sem = test_nll(vae, data.test[: args.eval_rows], args.eval_samples, args.precision)
-            minutes = sum(r["seconds"] for r in vae.history_) / 60
+            minutes = (earlier + session[0]) / 60
             with curve.open("a", newline="") as f:
                 row = [record["epoch"], round(minutes, 1), round(record["loss"], 3)]
                 csv.writer(f).writerow([*row, round(nll, 3), round(sem, 3), round(peak)])
@@ -106,7 +116,7 @@ def main() -> None:
             raise SessionOver
 
     try:
-        vae.fit(data.train, checkpoint_dir=args.state_dir / "checkpoint", callback=check)
+        vae.fit(data.train, checkpoint_dir=checkpoint_dir, callback=check)
     except SessionOver:
         print(
             f"session over after {session[0] / 60:.1f} min of training; run the same "

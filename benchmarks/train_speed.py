@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from vaekit.data import load_dataset
 from vaekit.engine.loop import Trainer, TrainingOptions
 from vaekit.engine.sources import ArraySource
-from vaekit.model.distributions import make_likelihood
+from vaekit.model.likelihoods import make_likelihood
 from vaekit.model.modules import VAEModule
 from vaekit.model.nets import build_networks
 from vaekit.model.priors import StandardNormal

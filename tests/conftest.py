@@ -7,7 +7,7 @@ from scipy.stats import multivariate_normal
 from sklearn.datasets import load_digits
 
 import vaekit
-from vaekit.model.distributions import make_likelihood
+from vaekit.model.likelihoods import make_likelihood
 from vaekit.model.modules import VAEModule
 from vaekit.model.nets import build_networks
 from vaekit.model.priors import StandardNormal

@@ -627,9 +627,10 @@ CASES = [
     Case(
         "parameters",
         "an unknown likelihood",
-        ["train", "rows.npy", "--likelihood", "poisson"],
-        "argument --likelihood: invalid choice: 'poisson' (choose from 'bernoulli', "
-        "'continuous_bernoulli', 'gaussian'); see 'vaekit train --help'.",
+        ["train", "rows.npy", "--likelihood", "laplace"],
+        "argument --likelihood: invalid choice: 'laplace' (choose from 'bernoulli', "
+        "'continuous_bernoulli', 'gaussian', 'poisson', 'negative_binomial', 'zinb'); see "
+        "'vaekit train --help'.",
         npy("rows.npy", GOOD),
     ),
     Case(
@@ -737,6 +738,38 @@ CASES = [
         "rows.npy has values between 0 and 1, but --likelihood bernoulli models 0 or 1; "
         "binarise it with a threshold such as --binarize 0.5 or --binarize dynamic, or "
         "use --likelihood continuous_bernoulli or gaussian.",
+        npy("rows.npy", GOOD),
+    ),
+    Case(
+        "parameters",
+        "a count likelihood on a count matrix with a negative entry",
+        ["train", "counts.npy", "--likelihood", "negative_binomial"],
+        "The negative_binomial likelihood needs counts (whole numbers >= 0); these data have "
+        "negative values; round them to counts or use the gaussian likelihood.",
+        npy("counts.npy", np.array([[0.0, 3.0, 1.0], [2.0, -1.0, 5.0], [0.0, 0.0, 7.0]] * 4)),
+    ),
+    Case(
+        "parameters",
+        "a count likelihood on values that are not whole numbers",
+        ["train", "rows.npy", "--likelihood", "poisson"],
+        "The poisson likelihood needs counts (whole numbers >= 0); these data have values "
+        "that are not whole numbers; round them to counts or use the gaussian likelihood.",
+        npy("rows.npy", GOOD),
+    ),
+    Case(
+        "parameters",
+        "a library size without a count likelihood",
+        ["train", "rows.npy", "--likelihood", "gaussian", "--library-size"],
+        "library_size=True needs a count likelihood (poisson, negative_binomial or zinb); the "
+        "gaussian likelihood has no library size.",
+        npy("rows.npy", GOOD),
+    ),
+    Case(
+        "parameters",
+        "an unknown dispersion",
+        ["train", "rows.npy", "--dispersion", "gene"],
+        "argument --dispersion: invalid choice: 'gene' (choose from 'feature', 'decoder'); "
+        "see 'vaekit train --help'.",
         npy("rows.npy", GOOD),
     ),
     Case(

@@ -185,7 +185,7 @@ def _bad_inputs(tmp_path):
         "wrong shape": (["train", tmp_path / "flat.npy"], ["flat.npy"]),
         "NaN values": (["train", tmp_path / "nan.csv"], ["NaN"]),
         "unknown dataset": (["train", "imagenet"], ["Unknown dataset"]),
-        "unknown likelihood": (["train", "digits", "--likelihood", "poisson"], ["poisson"]),
+        "unknown likelihood": (["train", "digits", "--likelihood", "laplace"], ["laplace"]),
         "bad parameter": (["train", "digits", "--n-components", 0], ["n_components"]),
         "mnist offline": (
             ["train", "mnist", "--data-dir", tmp_path],

@@ -21,9 +21,9 @@ from vaekit.model.distributions import (
     DiagonalGaussian,
     Gaussian,
     continuous_bernoulli_log_norm,
-    make_likelihood,
     standard_normal_log_prob,
 )
+from vaekit.model.likelihoods import make_likelihood
 
 F64 = torch.float64
 
@@ -373,8 +373,10 @@ def test_cb_sampler_is_finite_for_large_logits(eta, dtype):
 
 
 def _validate(likelihood, X):
-    """What the estimators hand a likelihood: the data's range and whether it is binary."""
-    likelihood.validate(X.min(), X.max(), bool(np.isin(X, (0.0, 1.0)).all()))
+    """What the estimators hand a likelihood: the data's range, whether it is binary and whether
+    it holds whole numbers only."""
+    integer = bool((X == np.round(X)).all())
+    likelihood.validate(X.min(), X.max(), bool(np.isin(X, (0.0, 1.0)).all()), integer)
 
 
 def test_bernoulli_validate():

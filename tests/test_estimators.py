@@ -225,7 +225,7 @@ def test_non_finite_losses_stop_training_with_a_clear_error():
         (dict(batch_size=0), "batch_size"),
         (dict(beta=-1.0), "beta"),
         (dict(n_samples=0), "n_samples"),
-        (dict(likelihood="poisson"), "Unknown likelihood"),
+        (dict(likelihood="laplace"), "Unknown likelihood"),
         (dict(architecture="transformer"), "Unknown architecture"),
         (dict(sigma="huge"), "sigma must be one of"),
         (dict(activation="sine"), "Unknown activation"),

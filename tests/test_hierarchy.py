@@ -58,7 +58,7 @@ def one_and_two_layer_modules():
     layer is trivial: q(u|z) = N(0, I) = p(u) and p(z|u) = N(0, I)."""
     torch.manual_seed(0)
     encoder, decoder = torch.nn.Linear(6, 8), torch.nn.Linear(4, 6)
-    likelihood = vaekit.model.distributions.make_likelihood("bernoulli", 6)
+    likelihood = vaekit.model.likelihoods.make_likelihood("bernoulli", 6)
     prior = stack_layers(4, (3,), (5,), "tanh", StandardNormal(3))
     for net in (prior.inference, prior.generative):
         with torch.no_grad():

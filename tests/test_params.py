@@ -33,10 +33,12 @@ BAD = {
     "channels": (),
     "encoder": "net",
     "decoder": "net",
-    "likelihood": "poisson",
+    "likelihood": "laplace",
     "sigma": "huge",
     "sigma_value": 0.0,
     "sigma_floor": -1.0,
+    "dispersion": "gene",
+    "library_size": "yes",
     "binarize": "always",
     "standardize": "yes",
     "prior": "laplace",
@@ -148,8 +150,9 @@ def test_good_values_pass(name, value):
 
 
 def test_messages_keep_their_wording():
-    assert PARAMS["likelihood"].message.format(value="poisson") == (
-        "Unknown likelihood 'poisson'; choose one of bernoulli, continuous_bernoulli, gaussian."
+    assert PARAMS["likelihood"].message.format(value="laplace") == (
+        "Unknown likelihood 'laplace'; choose one of bernoulli, continuous_bernoulli, gaussian, "
+        "poisson, negative_binomial, zinb."
     )
     assert PARAMS["precision"].message == "precision must be 'fp32', 'bf16' or 'fp16'."
     assert PARAMS["denoising"].message == "denoising must be None, 'gaussian' or 'masking'."

@@ -358,8 +358,9 @@ def as_labels(y: np.ndarray, n: int, name: str) -> np.ndarray:
 class SourceStats:
     """What one pass over a source found.
 
-    ``min``, ``max``, ``all_binary``, ``mean`` and ``std`` (ddof=0, float64 per feature) are over
-    the rows whose values are all finite; they are NaN (``all_binary`` True) when there are none.
+    ``min``, ``max``, ``all_binary``, ``all_integer``, ``mean`` and ``std`` (ddof=0, float64 per
+    feature) are over the rows whose values are all finite; they are NaN (``all_binary`` and
+    ``all_integer`` True) when there are none.
     """
 
     n_rows: int
@@ -367,6 +368,7 @@ class SourceStats:
     min: float
     max: float
     all_binary: bool
+    all_integer: bool
     mean: np.ndarray
     std: np.ndarray
     first_nonfinite_row: int | None
@@ -389,7 +391,7 @@ def scan(source: DataSource, chunk_rows: int | None = None) -> SourceStats:
         update, so they agree with a float64 pass over the whole array.
     """
     seen, mean, m2 = 0, np.zeros(source.n_features), np.zeros(source.n_features)
-    low, high, binary = np.inf, -np.inf, True
+    low, high, binary, integer = np.inf, -np.inf, True, True
     first_bad, n_bad = None, 0
     for start, chunk in source.chunks(chunk_rows):
         finite = np.isfinite(chunk).all(axis=1)
@@ -411,11 +413,12 @@ def scan(source: DataSource, chunk_rows: int | None = None) -> SourceStats:
         seen = total
         low, high = min(low, float(chunk.min())), max(high, float(chunk.max()))
         binary = binary and bool(((chunk == 0) | (chunk == 1)).all())
+        integer = integer and bool((chunk == np.round(chunk)).all())
     if seen == 0:
         mean[:], m2[:], low, high = np.nan, np.nan, np.nan, np.nan
     std = np.sqrt(m2 / max(seen, 1))
     return SourceStats(
-        source.n_rows, source.n_features, low, high, binary, mean, std, first_bad, n_bad
+        source.n_rows, source.n_features, low, high, binary, integer, mean, std, first_bad, n_bad
     )
 
 

@@ -40,7 +40,9 @@ from ..engine.schedules import Warmup, parse_duration
 from ..engine.sources import DataSource, as_source, count
 from ..exceptions import ConfigError, DataError
 from ..io import save_folder
-from ..model.distributions import Likelihood, likelihood_class, make_likelihood
+from ..model.counts import CountLikelihood
+from ..model.distributions import Likelihood
+from ..model.likelihoods import likelihood_class, make_likelihood
 from ..model.modules import LatentVariableModel
 from ..model.nets import build_networks
 from .conditions import condition_dim, conditions_config, fit_conditions, with_conditions
@@ -101,6 +103,12 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             "standardize=True needs likelihood='gaussian'; binary or [0, 1] data need no scaling.",
         )
         require(
+            not getattr(self, "library_size", False)
+            or issubclass(likelihood_class(self.likelihood), CountLikelihood),
+            f"library_size=True needs a count likelihood (poisson, negative_binomial or zinb); "
+            f"the {self.likelihood} likelihood has no library size.",
+        )
+        require(
             (self.encoder is None) == (self.decoder is None),
             "Pass both encoder and decoder modules, or neither.",
         )
@@ -124,6 +132,8 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             sigma=self.sigma,
             sigma_value=self.sigma_value,
             sigma_floor=self.sigma_floor,
+            dispersion=getattr(self, "dispersion", "feature"),
+            library_size=getattr(self, "library_size", False),
         )
         decoder_outputs = likelihood.n_heads * n_features
         conditions = condition_dim(self)
@@ -174,7 +184,7 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         likelihood = likelihood_class(self.likelihood) if reset else type(self.module_.likelihood)
         if not self.standardize:
             binary = stats.all_binary or self.binarize == "dynamic"
-            likelihood.validate(stats.min, stats.max, binary)
+            likelihood.validate(stats.min, stats.max, binary, stats.all_integer or binary)
         if self.standardize:
             prepared = PreparedSource(source, threshold, self.mean_, self.scale_)
         else:
@@ -258,6 +268,7 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(torch.randint(2**31 - 1, (1,), generator=generator)))
             self.module_ = self._build_module(self.n_features_in_)
+            _fit_library(self.module_.likelihood, source, self.n_features_in_)
             self.module_.to(device)
         options = TrainingOptions(
             batch_size=self.batch_size,
@@ -450,6 +461,13 @@ def _warn_if_still_improving(result: TrainingResult) -> None:
         ConvergenceWarning,
         stacklevel=3,
     )
+
+
+def _fit_library(likelihood: Likelihood, source: DataSource, n_features: int) -> None:
+    """Give a count likelihood with the library-size offset the training rows' totals."""
+    if getattr(likelihood, "library_size", False):
+        totals = [rows[:, :n_features].sum(axis=1) for _, rows in source.chunks()]
+        likelihood.fit_library(np.concatenate(totals))
 
 
 def _check_latent(Z, n_components: int) -> np.ndarray:

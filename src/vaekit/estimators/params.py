@@ -20,7 +20,9 @@ from torch import nn
 
 from ..engine.schedules import parse_duration
 from ..exceptions import ConfigError
-from ..model.distributions import LIKELIHOODS, SIGMA_MODES
+from ..model.counts import DISPERSIONS
+from ..model.distributions import SIGMA_MODES
+from ..model.likelihoods import LIKELIHOODS
 from ..model.nets import ACTIVATIONS, ARCHITECTURES
 from ..model.priors import PRIORS
 
@@ -194,8 +196,9 @@ _DECLARATIONS = (
         "decoder",
         "torch.nn.Module or None",
         "Your own decoder network: it maps (N, n_components) to (N, heads * n_features), where "
-        "heads is 2 for ``sigma='decoder'`` with the Gaussian likelihood and 1 otherwise "
-        "(head-major). Give it together with ``encoder``.",
+        "heads is 1, plus 1 for ``sigma='decoder'`` (Gaussian) or ``dispersion='decoder'`` "
+        "(negative binomial, ZINB), plus 1 for the ZINB's zero-inflation logits (head-major). "
+        "Give it together with ``encoder``.",
         lambda v: v is None or isinstance(v, nn.Module),
         "decoder must be a torch.nn.Module or None.",
     ),
@@ -203,7 +206,27 @@ _DECLARATIONS = (
         "likelihood",
         LIKELIHOODS,
         "The decoder distribution p(x|z): Bernoulli for binary data, continuous Bernoulli for "
-        "intensities in [0, 1], Gaussian for real values.",
+        "intensities in [0, 1], Gaussian for real values; for counts (whole numbers >= 0) "
+        "Poisson, negative binomial, or the zero-inflated negative binomial (ZINB) of "
+        "single-cell data.",
+    ),
+    _choice(
+        "dispersion",
+        DISPERSIONS,
+        "How the inverse dispersion theta of the negative binomial and ZINB likelihoods "
+        "(variance mu + mu^2 / theta) is chosen: one learned value per feature, or a second "
+        "decoder head, theta(z). The other likelihoods ignore it.",
+    ),
+    Param(
+        "library_size",
+        "bool",
+        "For the count likelihoods: the decoder gives each row's proportions over the features "
+        "and the mean is those proportions times the row's observed total, as in scVI, so "
+        "sequencing depth is not learned by the latent code; log p(x) is then given the total. "
+        "Decoding a code alone (``inverse_transform``, ``sample``) takes a total from the "
+        "log-normal fitted to the training rows' totals.",
+        _is_bool,
+        "library_size must be True or False.",
     ),
     Param(
         "sigma",

@@ -80,6 +80,8 @@ class VAE(LatentEstimator):
         sigma: str = "shared",
         sigma_value: float = 1.0,
         sigma_floor: float = 1e-3,
+        dispersion: str = "feature",
+        library_size: bool = False,
         binarize: float | str | None = None,
         standardize: bool = False,
         prior: str = "standard_normal",
@@ -120,6 +122,8 @@ class VAE(LatentEstimator):
         self.sigma = sigma
         self.sigma_value = sigma_value
         self.sigma_floor = sigma_floor
+        self.dispersion = dispersion
+        self.library_size = library_size
         self.binarize = binarize
         self.standardize = standardize
         self.prior = prior

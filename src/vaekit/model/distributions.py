@@ -6,7 +6,6 @@ example, never averaged over them. Tensors are flat: data ``(..., D)``, latents 
 
 from __future__ import annotations
 
-import inspect
 import math
 
 import torch
@@ -78,6 +77,10 @@ class Likelihood(nn.Module):
         """log p(x|z), summed over features."""
         raise NotImplementedError
 
+    def encoder_input(self, x: torch.Tensor) -> torch.Tensor:
+        """The data as the encoder reads them (the likelihood itself is given x unchanged)."""
+        return x
+
     def mean(self, params: torch.Tensor) -> torch.Tensor:
         """E[x|z]."""
         raise NotImplementedError
@@ -89,9 +92,10 @@ class Likelihood(nn.Module):
         raise NotImplementedError
 
     @classmethod
-    def validate(cls, low: float, high: float, binary: bool) -> None:
+    def validate(cls, low: float, high: float, binary: bool, integer: bool) -> None:
         """Raise DataError if data with these smallest and largest values (``binary``: every
-        value 0 or 1) cannot come from this likelihood."""
+        value 0 or 1; ``integer``: every value a whole number) cannot come from this
+        likelihood."""
 
 
 class Bernoulli(Likelihood):
@@ -111,7 +115,7 @@ class Bernoulli(Likelihood):
         return torch.bernoulli(torch.sigmoid(params), generator=generator)
 
     @classmethod
-    def validate(cls, low, high, binary):
+    def validate(cls, low, high, binary, integer):
         if not binary:
             raise DataError(
                 "The bernoulli likelihood needs binary data (0 or 1); "
@@ -164,7 +168,7 @@ class ContinuousBernoulli(Likelihood):
         return torch.where(small, u, x).clamp(0.0, 1.0)
 
     @classmethod
-    def validate(cls, low, high, binary):
+    def validate(cls, low, high, binary, integer):
         if low < 0.0 or high > 1.0:
             raise DataError(
                 "The continuous_bernoulli likelihood needs data in [0, 1]; "
@@ -237,22 +241,3 @@ class Gaussian(Likelihood):
         mean = self.split(params)[0]
         noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
         return mean + self.sigma(params) * noise
-
-
-LIKELIHOODS: dict[str, type[Likelihood]] = {
-    cls.name: cls for cls in (Bernoulli, ContinuousBernoulli, Gaussian)
-}
-
-
-def likelihood_class(name: str) -> type[Likelihood]:
-    """The likelihood registered under ``name``."""
-    if name not in LIKELIHOODS:
-        raise ConfigError(f"Unknown likelihood {name!r}; choose one of {', '.join(LIKELIHOODS)}.")
-    return LIKELIHOODS[name]
-
-
-def make_likelihood(name: str, n_features: int, **options) -> Likelihood:
-    """Build a likelihood from its registered name; options it does not take are ignored."""
-    cls = likelihood_class(name)
-    accepted = inspect.signature(cls.__init__).parameters
-    return cls(n_features, **{k: v for k, v in options.items() if k in accepted})

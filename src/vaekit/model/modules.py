@@ -68,6 +68,13 @@ class LatentVariableModel(nn.Module):
             return batch, None
         return batch[..., : -self.condition_dim], batch[..., -self.condition_dim :]
 
+    def encoder_input(self, batch: torch.Tensor) -> torch.Tensor:
+        """What the encoder reads: the likelihood's view of the data columns (log(1 + x) for
+        counts), then the condition as it is."""
+        x, condition = self.split(batch)
+        x = self.likelihood.encoder_input(x)
+        return x if condition is None else torch.cat([x, condition], dim=-1)
+
     def decode(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         """Likelihood parameters for latent codes z of shape (..., L), beside each row's
         condition (N, C) for a conditional model."""
@@ -143,7 +150,7 @@ class VAEModule(LatentVariableModel):
     def encode(self, batch: torch.Tensor) -> DiagonalGaussian:
         """q(z|x). Log-variances are clamped to [-30, 20]: far beyond any useful posterior,
         and exp() of them stays finite, so one wild encoder output cannot poison the loss."""
-        mean, log_var = same_dtype(self.encoder(batch), batch).chunk(2, dim=-1)
+        mean, log_var = same_dtype(self.encoder(self.encoder_input(batch)), batch).chunk(2, dim=-1)
         return DiagonalGaussian(mean, log_var.clamp(LOG_VAR_MIN, LOG_VAR_MAX))
 
     def embed(self, batch):
@@ -233,7 +240,7 @@ class AutoencoderModule(LatentVariableModel):
         self.sparsity = sparsity
 
     def embed(self, x):
-        return same_dtype(self.encoder(x), x)
+        return same_dtype(self.encoder(self.encoder_input(x)), x)
 
     def corrupt(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """The encoder's input in training: x with the denoising noise, or x itself."""
