@@ -128,6 +128,18 @@ def sparse_npz(name: str, fmt: str) -> Setup:
     return setup
 
 
+def h5ad(name: str) -> Setup:
+    def setup(folder: Path) -> None:
+        import anndata
+        import pandas
+
+        obs = pandas.DataFrame({"cell_type": pandas.Categorical(["B", "T"] * 15)})
+        obs.index = obs.index.astype(str)
+        anndata.AnnData(np.ones((30, 6), dtype=np.float32), obs=obs).write_h5ad(folder / name)
+
+    return setup
+
+
 AMAT_ROW = "0 " * 783 + "1\n"
 
 
@@ -299,7 +311,8 @@ CASES = [
         "files",
         "a compressed file (.gz) of an array",
         ["train", "rows.npy.gz"],
-        "Cannot read rows.npy.gz: vaekit reads .npy, .npz and .csv files and folders of images.",
+        "Cannot read rows.npy.gz: vaekit reads .npy, .npz, .csv and .h5ad files and folders of "
+        "images.",
         write("rows.npy.gz", gzip.compress(b"rows")),
     ),
     Case(
@@ -484,10 +497,32 @@ CASES = [
     ),
     Case(
         "datasets",
+        "an AnnData file without the obs column named",
+        ["train", "cells.h5ad#tissue"],
+        "cells.h5ad has no obs column 'tissue'; its obs columns: cell_type.",
+        h5ad("cells.h5ad"),
+    ),
+    Case(
+        "datasets",
+        "an AnnData path with no obs column after '#'",
+        ["train", "cells.h5ad#"],
+        "'cells.h5ad#' names no obs column after '#'; write FILE.h5ad#COLUMN.",
+        h5ad("cells.h5ad"),
+    ),
+    Case(
+        "datasets",
+        "a file named .h5ad that is not HDF5",
+        ["train", "cells.h5ad"],
+        "cells.h5ad is not a readable .h5ad file (Unable to synchronously open file (file "
+        "signature not found)).",
+        write("cells.h5ad", "not HDF5"),
+    ),
+    Case(
+        "datasets",
         "an unknown dataset name",
         ["train", "imagenet"],
         "Unknown dataset 'imagenet'; use one of digits, mnist, fashion-mnist, binarized-mnist, or "
-        "a path to a .npy, .npz, .csv file or an image folder.",
+        "a path to a .npy, .npz, .csv, .h5ad file or an image folder.",
     ),
     # parameters
     Case(

@@ -242,7 +242,7 @@ def test_registry_names():
 def test_unknown_name_is_refused_with_the_choices():
     message = (
         "Unknown dataset 'cifar'; use one of digits, mnist, fashion-mnist, binarized-mnist, or a "
-        "path to a .npy, .npz, .csv file or an image folder."
+        "path to a .npy, .npz, .csv, .h5ad file or an image folder."
     )
     with pytest.raises(DataError, match=re.escape(message)):
         load_dataset("cifar")

@@ -10,12 +10,13 @@ from .arrays import load_npy, load_npz
 from .binarize import binarize as apply_binarize
 from .binarize import check_mode
 from .dataset import Dataset
+from .h5ad import load_h5ad, split_obs_column
 from .images import load_image_folder
 from .large import cached_image_folder, is_large_image_folder, is_large_npy, mapped_npy
 from .registry import DATASETS
 from .tabular import load_csv
 
-READERS = {".npy": load_npy, ".npz": load_npz, ".csv": load_csv}
+READERS = {".npy": load_npy, ".npz": load_npz, ".csv": load_csv, ".h5ad": load_h5ad}
 
 
 def load_dataset(
@@ -32,12 +33,16 @@ def load_dataset(
     data has no test split (``test=None``). A large .npy file or image folder (see
     ``vaekit.data.large``) comes back with ``train`` as a ``DataSource`` read from disk.
     ``binarize`` is ``"none"``, ``"dynamic"`` or ``"fixed"``, drawn with ``seed``; ``data_dir``
-    and ``download`` concern registered datasets.
+    and ``download`` concern registered datasets. An AnnData file's labels are the ``obs``
+    column named after a ``#``: ``"cells.h5ad#cell_type"``.
     """
     if isinstance(source, str) and source in DATASETS:
         return DATASETS[source](data_dir=data_dir, binarize=binarize, seed=seed, download=download)
     check_mode(binarize)
+    source, obs_column = split_obs_column(str(source))
     path = Path(source).expanduser()
+    if obs_column is not None and path.is_file():
+        return apply_binarize(load_h5ad(path, obs_column), binarize, seed)
     if path.is_dir():
         large = is_large_image_folder(path)
         folder = cached_image_folder(path) if large else load_image_folder(path)
@@ -49,11 +54,12 @@ def load_dataset(
         return apply_binarize(reader(path), binarize, seed)
     if path.is_file():
         raise DataError(
-            f"Cannot read {path}: vaekit reads .npy, .npz and .csv files and folders of images."
+            f"Cannot read {path}: vaekit reads .npy, .npz, .csv and .h5ad files and folders of "
+            "images."
         )
     if reader is not None or len(path.parts) > 1:
         raise DataError(f"{path} does not exist; check the path.")
     raise DataError(
         f"Unknown dataset {str(source)!r}; use one of {', '.join(DATASETS)}, or a path to a .npy, "
-        ".npz, .csv file or an image folder."
+        ".npz, .csv, .h5ad file or an image folder."
     )
