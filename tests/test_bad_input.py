@@ -834,6 +834,29 @@ CASES = [
     # commands
     Case(
         "commands",
+        "imputing with a run that takes no missing values",
+        ["impute", "run", "--out", "filled.csv"],
+        "vaekit impute needs a run trained with --missing ignore; this run's model takes no "
+        "missing values.",
+        run_folder(),
+    ),
+    Case(
+        "commands",
+        "imputed rows to a picture",
+        ["impute", "run", "--out", "filled.png"],
+        "Write the imputed rows to a .npy or .csv file, not filled.png.",
+        run_folder(),
+    ),
+    Case(
+        "commands",
+        "a row with nothing observed, for a model of missing values",
+        ["train", "holes.csv", "--missing", "ignore"],
+        "holes.csv has 1 row with an infinite value or no observed value (the first at row "
+        "index 1); a row needs an observed value and no infinity, so drop or fix them.",
+        write("holes.csv", "a,b,c\n1,,3\n,,\n4,5,\n"),
+    ),
+    Case(
+        "commands",
         "a class the conditional run has not seen",
         ["sample", "run", "--condition", "7", "--out", "s.csv"],
         "--condition '7' is not a class of this run; its classes: 0, 1.",

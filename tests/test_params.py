@@ -46,6 +46,7 @@ BAD = {
     "upper_layers": (2, 0),
     "upper_hidden_sizes": (-1,),
     "condition": "colour",
+    "missing": "impute",
     "n_samples": 0,
     "objective": "kl",
     "beta": -1.0,

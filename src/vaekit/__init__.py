@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-from .estimators import VAE, AnomalyDetector, Autoencoder, load
+from .estimators import VAE, AnomalyDetector, Autoencoder, VAEImputer, load
 from .evaluation import evaluate
 from .exceptions import ConfigError, DataError, ModelFileError, TrainingError, VaekitError
 
@@ -14,6 +14,7 @@ __all__ = [
     "DataError",
     "ModelFileError",
     "TrainingError",
+    "VAEImputer",
     "VaekitError",
     "evaluate",
     "load",

@@ -97,7 +97,7 @@ def elbo(
     for batch in _batches(X, batch_size):
         q, z, noise = _draws(module, batch, n_samples, seed)
         x, condition = module.split(batch)
-        log_px = module.likelihood.log_prob(x, module.decode(z, condition))
+        log_px = module.data_log_prob(x, module.decode(z, condition))
         out.append(log_px.mean(0) - module.prior.kl(q, z, noise, condition))
     return torch.cat(out)
 

@@ -194,6 +194,27 @@ def cmd_reconstruct(args) -> None:
     )
 
 
+def cmd_impute(args) -> None:
+    """vaekit impute: the rows with every missing value filled in, to .npy or .csv."""
+    out = Path(args.out)
+    if out.suffix not in (".npy", ".csv"):
+        raise ConfigError(f"Write the imputed rows to a .npy or .csv file, not {out.name}.")
+    run = open_run(args.run)
+    if getattr(run.estimator, "missing", None) != "ignore":
+        raise ConfigError(
+            "vaekit impute needs a run trained with --missing ignore; this run's model takes no "
+            "missing values."
+        )
+    X, _, conditions = run.load_data(args.data, args.data_dir)
+    filled = run.estimator.impute(
+        X, n_samples=args.samples, y=conditions, sample=args.draw, random_state=args.seed
+    )
+    holes = int(np.isnan(X).sum())
+    how = "drawn from p(x_mis | x_obs)" if args.draw else "their posterior means"
+    print(f"filled {count(holes, 'missing value')} with {how} (K={args.samples})")
+    save_rows(filled, out, run, None)
+
+
 def cmd_encode(args) -> None:
     """vaekit encode: posterior means (codes) to .npy or .csv."""
     run = open_run(args.run)

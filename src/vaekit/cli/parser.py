@@ -14,8 +14,9 @@ from . import commands
 from .flags import add_estimator_flags, fraction, outlier_fraction, positive_int
 
 DATA_HELP = (
-    "a dataset name (digits, mnist, fashion-mnist, binarized-mnist), a .npy, .npz or .csv "
-    "file, or a folder of PNG/JPEG images"
+    "a dataset name (digits, mnist, fashion-mnist, binarized-mnist), a .npy, .npz, .csv or "
+    ".h5ad file (FILE.h5ad#COLUMN takes that obs column as labels), or a folder of PNG/JPEG "
+    "images"
 )
 RUN_HELP = "a run folder written by 'vaekit train' (holds run.json and the model)"
 
@@ -25,6 +26,7 @@ EXAMPLES = {
     "sample": "vaekit sample runs/digits -n 64 --out samples.png",
     "reconstruct": "vaekit reconstruct runs/digits -n 16 --out reconstructions.png",
     "encode": "vaekit encode runs/digits --out embeddings.csv",
+    "impute": "vaekit impute runs/table --data rows_with_holes.csv --out filled.csv",
     "interpolate": "vaekit interpolate runs/digits --pairs 4 --steps 10 --out interpolation.png",
     "traverse": "vaekit traverse runs/digits --steps 9 --out traversal.png",
     "score": "vaekit score runs/digits --data my_rows.csv --out scores.csv",
@@ -244,6 +246,35 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="for a .csv: each row's id, its original values, then its reconstruction "
         "(columns NAME and NAME_reconstructed)",
+    )
+
+    impute = command(
+        "impute",
+        commands.cmd_impute,
+        "Fill in missing values (NaN, or a CSV's empty cells) with a run trained with "
+        "--missing ignore (MIWAE): each becomes its mean given the row's observed values, or a "
+        "draw (--draw).",
+    )
+    impute.add_argument("run", help=RUN_HELP)
+    data_options(impute)
+    impute.add_argument(
+        "--out", required=True, help="a .npy or .csv file (with the table's column names)"
+    )
+    impute.add_argument(
+        "--samples",
+        type=positive_int,
+        default=1000,
+        metavar="K",
+        help="importance samples per row (default: 1000)",
+    )
+    impute.add_argument(
+        "--draw",
+        action="store_true",
+        help="draw each missing value from p(x_mis | x_obs) instead of taking its mean: one "
+        "imputation of several (vary --seed)",
+    )
+    impute.add_argument(
+        "--seed", type=int, default=0, help="seeds the draws of z and of --draw (default: 0)"
     )
 
     encode = command(

@@ -41,6 +41,7 @@ def array_to_dataset(
     name: str,
     y: np.ndarray | None = None,
     feature_names: tuple[str, ...] | None = None,
+    missing: bool = False,
 ) -> Dataset:
     """A Dataset of float32 rows from a numeric array.
 
@@ -69,7 +70,7 @@ def array_to_dataset(
     rows = x.reshape(x.shape[0], -1).astype(np.float32)
     if image_shape is not None and x.dtype == np.uint8:
         rows /= 255
-    check_finite(rows, name)
+    check_finite(rows, name, missing)
     labels, label_names = (None, None) if y is None else class_ids(y, rows.shape[0], name)
     shape = None if image_shape is None else tuple(int(s) for s in image_shape)
     kind = infer_kind(rows)
@@ -104,22 +105,23 @@ def class_ids(y: np.ndarray, n: int, name: str) -> tuple[np.ndarray, tuple[str, 
     return as_labels(y, n, name), None
 
 
-def load_npy(path: Path) -> Dataset:
-    """A .npy file holding one numeric array; pickled (object) arrays are refused."""
+def load_npy(path: Path, missing: bool = False) -> Dataset:
+    """A .npy file holding one numeric array; pickled (object) arrays are refused. With
+    ``missing``, NaN entries are missing values."""
     x = _load(path)
     if isinstance(x, dict):
         raise DataError(f"{path} is a .npz archive; rename it to end in .npz.")
-    return array_to_dataset(x, path.name)
+    return array_to_dataset(x, path.name, missing=missing)
 
 
-def load_npz(path: Path) -> Dataset:
+def load_npz(path: Path, missing: bool = False) -> Dataset:
     """A .npz archive: data under X, x, data, images or the only array; labels under y, labels
-    or targets."""
+    or targets. With ``missing``, NaN entries are missing values."""
     arrays = _load(path)
     if not isinstance(arrays, dict):
         raise DataError(f"{path} is a .npy array; rename it to end in .npy.")
     if SPARSE_KEYS <= set(arrays):
-        return _sparse_dataset(arrays, path)
+        return _sparse_dataset(arrays, path, missing)
     data_keys = [k for k in DATA_KEYS if k in arrays]
     others = [k for k in arrays if k not in LABEL_KEYS]
     if not data_keys and len(others) != 1:
@@ -129,10 +131,11 @@ def load_npz(path: Path) -> Dataset:
         )
     label_key = next((k for k in LABEL_KEYS if k in arrays), None)
     x = arrays[data_keys[0] if data_keys else others[0]]
-    return array_to_dataset(x, path.name, None if label_key is None else arrays[label_key])
+    y = None if label_key is None else arrays[label_key]
+    return array_to_dataset(x, path.name, y, missing=missing)
 
 
-def _sparse_dataset(arrays: dict[str, np.ndarray], path: Path) -> Dataset:
+def _sparse_dataset(arrays: dict[str, np.ndarray], path: Path, missing: bool) -> Dataset:
     """The matrix of a ``scipy.sparse.save_npz`` file, kept sparse, checked in one pass."""
     fmt = arrays["format"].item()
     fmt = fmt.decode() if isinstance(fmt, bytes) else str(fmt)
@@ -151,7 +154,7 @@ def _sparse_dataset(arrays: dict[str, np.ndarray], path: Path) -> Dataset:
             matrix.check_format()
     except (KeyError, TypeError, ValueError, IndexError) as err:
         raise DataError(f"{path} is not a readable sparse matrix ({err}).") from None
-    return source_dataset(path.name, SparseSource(matrix, name=path.name), None)
+    return source_dataset(path.name, SparseSource(matrix, name=path.name), None, missing)
 
 
 def _load(path: Path) -> np.ndarray | dict[str, np.ndarray]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..engine.sources import DataSource, count, scan
+from ..engine.sources import ArraySource, DataSource, check_observed, count, scan
 from ..engine.sources import check_finite as check_source_finite
 from ..exceptions import DataError
 
@@ -35,7 +35,11 @@ class Dataset:
 
 
 def infer_kind(x: np.ndarray) -> str:
-    """``"binary"`` for values in {0, 1}, ``"unit"`` for values in [0, 1], else ``"real"``."""
+    """``"binary"`` for values in {0, 1}, ``"unit"`` for values in [0, 1], else ``"real"``;
+    missing values (NaN) are left out."""
+    x = x[~np.isnan(x)] if np.isnan(x).any() else x
+    if x.size == 0:
+        return "real"
     return kind_of(float(x.min()), float(x.max()), bool(((x == 0) | (x == 1)).all()))
 
 
@@ -46,8 +50,12 @@ def kind_of(low: float, high: float, binary: bool) -> str:
     return "unit" if low >= 0 and high <= 1 else "real"
 
 
-def check_finite(x: np.ndarray, name: str) -> None:
-    """Refuse rows that hold NaN or infinite values."""
+def check_finite(x: np.ndarray, name: str, missing: bool = False) -> None:
+    """Refuse rows that hold NaN or infinite values; with ``missing`` (NaN is a missing value),
+    rows with an infinite value or nothing observed."""
+    if missing:
+        check_observed(scan(ArraySource(x), missing=True), name, every_feature=False)
+        return
     bad = ~np.isfinite(x).all(axis=1)
     if bad.any():
         raise DataError(
@@ -57,10 +65,17 @@ def check_finite(x: np.ndarray, name: str) -> None:
 
 
 def source_dataset(
-    name: str, source: DataSource, image_shape: tuple[int, int, int] | None
+    name: str,
+    source: DataSource,
+    image_shape: tuple[int, int, int] | None,
+    missing: bool = False,
 ) -> Dataset:
-    """A Dataset whose rows stay in ``source``, checked and classified in one chunked pass."""
-    stats = scan(source)
-    check_source_finite(stats, name)
+    """A Dataset whose rows stay in ``source``, checked and classified in one chunked pass
+    (NaN taken as a missing value with ``missing``)."""
+    stats = scan(source, missing=missing)
+    if missing:
+        check_observed(stats, name, every_feature=False)
+    else:
+        check_source_finite(stats, name)
     kind = kind_of(stats.min, stats.max, stats.all_binary)
     return Dataset(name, source, None, source.labels, None, image_shape, kind)

@@ -84,7 +84,7 @@ def _labels(adata, column: str | None, name: str) -> tuple[np.ndarray | None, tu
     )
 
 
-def load_h5ad(path: Path, obs_column: str | None = None) -> Dataset:
+def load_h5ad(path: Path, obs_column: str | None = None, missing: bool = False) -> Dataset:
     """An AnnData file as a Dataset: X as rows (kept sparse, or read from disk when large),
     ``var_names`` as feature names, and the ``obs_column`` as labels.
 
@@ -94,6 +94,8 @@ def load_h5ad(path: Path, obs_column: str | None = None) -> Dataset:
         The ``.h5ad`` file.
     obs_column : str, optional
         The ``obs`` column whose values label the rows.
+    missing : bool
+        Take NaN in X as a missing value.
 
     Returns
     -------
@@ -110,9 +112,10 @@ def load_h5ad(path: Path, obs_column: str | None = None) -> Dataset:
     features = tuple(map(str, adata.var_names))
     if backed:
         source = BackedAnnDataSource(adata.X, labels, path.name)
-        dataset = source_dataset(path.name, source, None)
+        dataset = source_dataset(path.name, source, None, missing)
     elif sp.issparse(adata.X):
-        dataset = source_dataset(path.name, SparseSource(adata.X, labels, name=path.name), None)
+        sparse = SparseSource(adata.X, labels, name=path.name)
+        dataset = source_dataset(path.name, sparse, None, missing)
     else:
-        dataset = array_to_dataset(np.asarray(adata.X), path.name, labels)
+        dataset = array_to_dataset(np.asarray(adata.X), path.name, labels, missing=missing)
     return dataclasses.replace(dataset, feature_names=features, label_names=label_names)

@@ -40,10 +40,11 @@ def is_large_image_folder(folder: Path) -> bool:
     return len(files) * len(mode) * width * height >= memmap_bytes()
 
 
-def mapped_npy(path: Path) -> Dataset:
-    """A large .npy file as a memory-mapped source, checked in one chunked pass."""
+def mapped_npy(path: Path, missing: bool = False) -> Dataset:
+    """A large .npy file as a memory-mapped source, checked in one chunked pass (NaN taken as
+    a missing value with ``missing``)."""
     source, image_shape = open_npy(path)
-    return source_dataset(path.name, source, image_shape)
+    return source_dataset(path.name, source, image_shape, missing)
 
 
 def cached_image_folder(folder: Path) -> Dataset:

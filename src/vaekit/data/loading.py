@@ -26,6 +26,7 @@ def load_dataset(
     binarize: str = "none",
     seed: int = 0,
     download: bool = True,
+    missing: bool = False,
 ) -> Dataset:
     """A registered name (see DATASETS) or a path to a user file/folder.
 
@@ -34,7 +35,8 @@ def load_dataset(
     ``vaekit.data.large``) comes back with ``train`` as a ``DataSource`` read from disk.
     ``binarize`` is ``"none"``, ``"dynamic"`` or ``"fixed"``, drawn with ``seed``; ``data_dir``
     and ``download`` concern registered datasets. An AnnData file's labels are the ``obs``
-    column named after a ``#``: ``"cells.h5ad#cell_type"``.
+    column named after a ``#``: ``"cells.h5ad#cell_type"``. With ``missing`` a file's NaN (and a
+    CSV's empty cells) are missing values, for a model with ``missing="ignore"``.
     """
     if isinstance(source, str) and source in DATASETS:
         return DATASETS[source](data_dir=data_dir, binarize=binarize, seed=seed, download=download)
@@ -42,16 +44,16 @@ def load_dataset(
     source, obs_column = split_obs_column(str(source))
     path = Path(source).expanduser()
     if obs_column is not None and path.is_file():
-        return apply_binarize(load_h5ad(path, obs_column), binarize, seed)
+        return apply_binarize(load_h5ad(path, obs_column, missing), binarize, seed)
     if path.is_dir():
         large = is_large_image_folder(path)
         folder = cached_image_folder(path) if large else load_image_folder(path)
         return apply_binarize(folder, binarize, seed)
     if path.suffix.lower() == ".npy" and path.is_file() and is_large_npy(path):
-        return apply_binarize(mapped_npy(path), binarize, seed)
+        return apply_binarize(mapped_npy(path, missing), binarize, seed)
     reader = READERS.get(path.suffix.lower())
     if path.is_file() and reader is not None:
-        return apply_binarize(reader(path), binarize, seed)
+        return apply_binarize(reader(path, missing=missing), binarize, seed)
     if path.is_file():
         raise DataError(
             f"Cannot read {path}: vaekit reads .npy, .npz, .csv and .h5ad files and folders of "

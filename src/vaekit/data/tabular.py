@@ -17,8 +17,9 @@ from .dataset import Dataset
 LABEL_COLUMNS = ("label", "labels", "target", "class", "y")
 
 
-def load_csv(path: Path) -> Dataset:
-    """A numeric CSV; a first row with no number in it is the header."""
+def load_csv(path: Path, missing: bool = False) -> Dataset:
+    """A numeric CSV; a first row with no number in it is the header. With ``missing``, an
+    empty cell (or NaN) is a missing value."""
     lines, rows = _read_rows(path)
     header = None
     if not any(_is_number(cell) for cell in rows[0]):
@@ -40,18 +41,26 @@ def load_csv(path: Path) -> Dataset:
     keep = [j for j in range(width) if j not in labels]
     if not keep:
         raise DataError(f"{path} has a label column but no feature columns; add features.")
-    x = _numbers(path, lines, rows, header, keep)
+    if missing:
+        rows = [
+            [cell if cell.strip() or j in labels else "nan" for j, cell in enumerate(row)]
+            for row in rows
+        ]
+    x = _numbers(path, lines, rows, header, keep, missing)
     y = None
     if labels:
         y = np.array([row[labels[0]].strip() for row in rows])
         if all(_is_number(cell) for cell in y):
             y = y.astype(np.float64)
     names = None if header is None else tuple(header[j] for j in keep)
-    return array_to_dataset(x, path.name, y, names)
+    return array_to_dataset(x, path.name, y, names, missing)
 
 
-def _numbers(path: Path, lines: list[int], rows: list[list[str]], header, keep: list[int]):
-    """The ``keep`` columns of the rows as float64, refusing text and non-finite values."""
+def _numbers(
+    path: Path, lines: list[int], rows: list[list[str]], header, keep: list[int], missing: bool
+):
+    """The ``keep`` columns of the rows as float64, refusing text and non-finite values (but
+    NaN, a missing value, with ``missing``)."""
     try:
         x = np.array([[row[j] for j in keep] for row in rows], dtype=np.float64)
     except ValueError:
@@ -66,7 +75,7 @@ def _numbers(path: Path, lines: list[int], rows: list[list[str]], header, keep: 
             f"number; feature columns must be numeric (a column named "
             f"{', '.join(LABEL_COLUMNS[:-1])} or {LABEL_COLUMNS[-1]} may hold class names)."
         ) from None
-    bad = ~np.isfinite(x)
+    bad = np.isinf(x) if missing else ~np.isfinite(x)
     if bad.any():
         i, j = np.argwhere(bad)[0]
         raise DataError(

@@ -360,7 +360,9 @@ class SourceStats:
 
     ``min``, ``max``, ``all_binary``, ``all_integer``, ``mean`` and ``std`` (ddof=0, float64 per
     feature) are over the rows whose values are all finite; they are NaN (``all_binary`` and
-    ``all_integer`` True) when there are none.
+    ``all_integer`` True) when there are none. A scan for missing values counts NaN as missing
+    instead: the numbers are over the observed entries, ``observed`` counts them per feature,
+    and the bad rows are those with an infinite value or no observed value at all.
     """
 
     n_rows: int
@@ -373,9 +375,10 @@ class SourceStats:
     std: np.ndarray
     first_nonfinite_row: int | None
     n_nonfinite_rows: int
+    observed: np.ndarray
 
 
-def scan(source: DataSource, chunk_rows: int | None = None) -> SourceStats:
+def scan(source: DataSource, chunk_rows: int | None = None, missing: bool = False) -> SourceStats:
     """Statistics of a source's float32 rows in one chunked pass.
 
     Parameters
@@ -383,46 +386,67 @@ def scan(source: DataSource, chunk_rows: int | None = None) -> SourceStats:
     source : DataSource
     chunk_rows : int, optional
         Rows per chunk; see ``DataSource.chunks``.
+    missing : bool
+        Count NaN as a missing value rather than a bad row.
 
     Returns
     -------
     SourceStats
         Means and variances are merged across chunks in float64 with Chan et al.'s pairwise
-        update, so they agree with a float64 pass over the whole array.
+        update (per feature, over its observed entries), so they agree with a float64 pass
+        over the whole array.
     """
-    seen, mean, m2 = 0, np.zeros(source.n_features), np.zeros(source.n_features)
+    n_features = source.n_features
+    seen, mean, m2 = np.zeros(n_features), np.zeros(n_features), np.zeros(n_features)
     low, high, binary, integer = np.inf, -np.inf, True, True
     first_bad, n_bad = None, 0
     for start, chunk in source.chunks(chunk_rows):
-        finite = np.isfinite(chunk).all(axis=1)
-        if not finite.all():
-            bad = np.flatnonzero(~finite)
-            first_bad = start + int(bad[0]) if first_bad is None else first_bad
-            n_bad += len(bad)
-            chunk = chunk[finite]
+        if missing:
+            bad = np.isinf(chunk).any(axis=1) | np.isnan(chunk).all(axis=1)
+        else:
+            bad = ~np.isfinite(chunk).all(axis=1)
+        if bad.any():
+            first_bad = start + int(np.flatnonzero(bad)[0]) if first_bad is None else first_bad
+            n_bad += int(bad.sum())
+            chunk = chunk[~bad]
         if len(chunk) == 0:
             continue
-        values = chunk.astype(np.float64)
-        chunk_mean = values.mean(axis=0)
-        total = seen + len(values)
+        observed = ~np.isnan(chunk)
+        values = np.where(observed, chunk, 0.0).astype(np.float64)
+        n = observed.sum(axis=0)
+        chunk_mean = values.sum(axis=0) / np.maximum(n, 1)
+        chunk_m2 = np.square(np.where(observed, values - chunk_mean, 0.0)).sum(axis=0)
+        total = seen + n
         delta = chunk_mean - mean
-        mean += delta * (len(values) / total)
-        m2 += np.square(values - chunk_mean).sum(axis=0) + np.square(delta) * (
-            seen * len(values) / total
-        )
+        mean += delta * (n / np.maximum(total, 1))
+        m2 += chunk_m2 + np.square(delta) * (seen * n / np.maximum(total, 1))
         seen = total
-        low, high = min(low, float(chunk.min())), max(high, float(chunk.max()))
-        binary = binary and bool(((chunk == 0) | (chunk == 1)).all())
-        integer = integer and bool((chunk == np.round(chunk)).all())
-    if seen == 0:
-        mean[:], m2[:], low, high = np.nan, np.nan, np.nan, np.nan
-    std = np.sqrt(m2 / max(seen, 1))
+        entries = chunk[observed] if missing else chunk
+        if entries.size:
+            low, high = min(low, float(entries.min())), max(high, float(entries.max()))
+            binary = binary and bool(((entries == 0) | (entries == 1)).all())
+            integer = integer and bool((entries == np.round(entries)).all())
+    empty = seen == 0
+    mean[empty], m2[empty] = np.nan, np.nan
+    if empty.all():
+        low, high = np.nan, np.nan
+    std = np.sqrt(m2 / np.maximum(seen, 1))
     return SourceStats(
-        source.n_rows, source.n_features, low, high, binary, integer, mean, std, first_bad, n_bad
+        source.n_rows,
+        source.n_features,
+        low,
+        high,
+        binary,
+        integer,
+        mean,
+        std,
+        first_bad,
+        n_bad,
+        seen.astype(np.int64),
     )
 
 
-def check_finite(stats: SourceStats, name: str) -> None:
+def check_finite(stats: SourceStats, name: str, advice: str = "clean or drop them") -> None:
     """Refuse a source with rows that hold NaN or infinite values.
 
     Parameters
@@ -431,11 +455,40 @@ def check_finite(stats: SourceStats, name: str) -> None:
         From ``scan``.
     name : str
         What the message calls the data.
+    advice : str
+        What the message ends with: what to do.
     """
     if stats.n_nonfinite_rows:
         raise DataError(
             f"{name} contains NaN or infinite values in {count(stats.n_nonfinite_rows, 'row')} "
-            f"(the first at row index {stats.first_nonfinite_row}); clean or drop them."
+            f"(the first at row index {stats.first_nonfinite_row}); {advice}."
+        )
+
+
+def check_observed(stats: SourceStats, name: str, every_feature: bool = True) -> None:
+    """Refuse, for a model of missing values, rows with an infinite value or nothing observed,
+    and (with ``every_feature``: training data) features never observed.
+
+    Parameters
+    ----------
+    stats : SourceStats
+        From ``scan(..., missing=True)``.
+    name : str
+        What the message calls the data.
+    every_feature : bool
+        Refuse a feature with no observed value too.
+    """
+    if stats.n_nonfinite_rows:
+        raise DataError(
+            f"{name} has {count(stats.n_nonfinite_rows, 'row')} with an infinite value or no "
+            f"observed value (the first at row index {stats.first_nonfinite_row}); a row needs "
+            "an observed value and no infinity, so drop or fix them."
+        )
+    never = np.flatnonzero(stats.observed == 0)
+    if every_feature and len(never):
+        raise DataError(
+            f"{name} has {count(len(never), 'feature')} with no observed value (the first is "
+            f"column {int(never[0])}); drop them, since nothing can be learned about them."
         )
 
 

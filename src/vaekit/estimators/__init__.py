@@ -1,10 +1,20 @@
-"""The scikit-learn-style front: ``VAE``, ``Autoencoder``, ``AnomalyDetector``, and ``load``."""
+"""The scikit-learn-style front: ``VAE``, ``Autoencoder``, ``AnomalyDetector``, ``VAEImputer``
+and ``load``."""
 
 from .anomaly import AnomalyDetector
 from .autoencoder import Autoencoder
 from .base import LatentEstimator
+from .imputer import VAEImputer
 from .loading import load
 from .registry import MODELS
 from .vae import VAE
 
-__all__ = ["MODELS", "VAE", "AnomalyDetector", "Autoencoder", "LatentEstimator", "load"]
+__all__ = [
+    "MODELS",
+    "VAE",
+    "AnomalyDetector",
+    "Autoencoder",
+    "LatentEstimator",
+    "VAEImputer",
+    "load",
+]

@@ -174,7 +174,8 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """
         source = validated_source(self, X, reset)
         threshold = self.binarize if isinstance(self.binarize, Real) else None
-        stats = checked_stats(PreparedSource(source, threshold))
+        missing = getattr(self, "missing", None) == "ignore"
+        stats = checked_stats(PreparedSource(source, threshold), missing, fitting=reset)
         if self.binarize == "dynamic" and (stats.min < 0 or stats.max > 1):
             raise DataError("binarize='dynamic' needs intensities in [0, 1]; rescale the data.")
         if reset and self.standardize:
@@ -357,8 +358,9 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         )
         for _, rows in source.chunks(PREDICT_BATCH, block):
             if rng is not None:  # the data columns only, never a condition after them
-                data = rows[:, :n_data]
-                rows[:, :n_data] = rng.random(data.shape) < data
+                data = rows[:, :n_data]  # a missing value (NaN) stays missing
+                drawn = rng.random(data.shape) < data
+                rows[:, :n_data] = np.where(np.isnan(data), data, drawn)
             batch = torch.from_numpy(rows).to(device, dtype)
             out.append(fn(module, batch))
             bar.update(len(rows) * world.size)

@@ -318,6 +318,16 @@ _DECLARATIONS = (
         cli=tuple,
     ),
     _choice(
+        "missing",
+        (None, "ignore"),
+        "How NaN entries are taken: None refuses them; 'ignore' takes each NaN as a missing "
+        "value (MIWAE, Mattei & Frellsen 2019): the encoder reads it as 0 (the feature's mean "
+        "when standardised), and the likelihood, the ELBO, the IWAE bound and "
+        "``score_samples`` run over each row's observed entries, so log p(x) is that of the "
+        "observed part. ``impute`` and ``vaekit.VAEImputer`` fill the missing entries in. A "
+        "row with no observed value, or a feature never observed, is refused.",
+    ),
+    _choice(
         "condition",
         (None, "label", "covariates"),
         "What a conditional VAE (Sohn et al. 2015) is conditioned on: None for none; 'label' "

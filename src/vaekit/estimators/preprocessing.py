@@ -11,8 +11,17 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.validation import validate_data
 
-from ..engine.sources import DataSource, SourceStats, as_source, check_finite, scan
+from ..engine.sources import (
+    DataSource,
+    SourceStats,
+    as_source,
+    check_finite,
+    check_observed,
+    scan,
+)
 from ..exceptions import DataError
+
+MISSING_ADVICE = "clean or drop them, or give a VAE missing='ignore' to take NaN as missing values"
 
 
 class PreparedSource(DataSource):
@@ -30,8 +39,8 @@ class PreparedSource(DataSource):
         super().__init__(source.n_rows, source.n_features, source.labels)
 
     def _transform(self, rows: np.ndarray) -> np.ndarray:
-        if self.threshold is not None:
-            rows = (rows > self.threshold).astype(np.float32)
+        if self.threshold is not None:  # a missing value (NaN) stays missing
+            rows = np.where(np.isnan(rows), rows, rows > self.threshold).astype(np.float32)
         if self.mean is not None:
             rows = (rows - self.mean) / self.scale
         return rows
@@ -81,8 +90,13 @@ def validated_source(estimator, X, reset: bool) -> DataSource:
     return as_source(X)
 
 
-def checked_stats(source: DataSource) -> SourceStats:
-    """One chunked pass over ``source``: refuses non-finite values, naming the first bad row."""
-    stats = scan(source)
-    check_finite(stats, "X")
+def checked_stats(source: DataSource, missing: bool = False, fitting: bool = True) -> SourceStats:
+    """One chunked pass over ``source``: refuses non-finite values, naming the first bad row;
+    with ``missing``, NaN entries are missing values and the refusals ``check_observed``'s
+    (a feature never observed only when ``fitting``)."""
+    stats = scan(source, missing=missing)
+    if missing:
+        check_observed(stats, "X", every_feature=fitting)
+    else:
+        check_finite(stats, "X", MISSING_ADVICE)
     return stats

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.mixture import GaussianMixture
 from sklearn.utils.validation import check_is_fitted
@@ -14,6 +15,7 @@ from ..bounds import PRECISIONS, elbo, kl, log_likelihood
 from ..engine.schedules import Warmup, parse_duration
 from ..engine.sources import SubsetSource
 from ..exceptions import ConfigError, PosteriorCollapseWarning, TrainingError
+from ..imputation import impute
 from ..model.hierarchy import StochasticLayer, layer_priors, prior_path, stack_layers
 from ..model.modules import VAEModule
 from ..model.priors import PRIORS, StandardNormal, make_prior
@@ -89,6 +91,7 @@ class VAE(LatentEstimator):
         upper_layers: tuple[int, ...] = (),
         upper_hidden_sizes: tuple[int, ...] = (100, 100),
         condition: str | None = None,
+        missing: str | None = None,
         n_samples: int = 1,
         objective: str = "elbo",
         beta: float = 1.0,
@@ -131,6 +134,7 @@ class VAE(LatentEstimator):
         self.upper_layers = upper_layers
         self.upper_hidden_sizes = upper_hidden_sizes
         self.condition = condition
+        self.missing = missing
         self.n_samples = n_samples
         self.objective = objective
         self.beta = beta
@@ -234,6 +238,7 @@ class VAE(LatentEstimator):
             free_bits=float(self.free_bits),
             dynamic_binarization=self.binarize == "dynamic",
             condition_dim=condition_dim(self),
+            missing=self.missing == "ignore",
         )
 
     def _annealed(self) -> dict[str, Warmup]:
@@ -382,6 +387,49 @@ class VAE(LatentEstimator):
         condition y for a conditional model; y is ignored otherwise)."""
         y = y if self.condition is not None else None
         return float(np.mean(self.score_samples(X, n_samples, y=y)))
+
+    def impute(
+        self, X, n_samples: int | None = None, *, y=None, sample: bool = False, random_state=None
+    ) -> np.ndarray:
+        """X with every NaN filled in, by MIWAE's self-normalised importance sampling.
+
+        Needs a model trained with ``missing="ignore"``. Each missing entry becomes the
+        estimate sum_k w_k E[x|z_k] of its mean given the row's observed entries (K draws of
+        z from q(z|x_obs), w_k the normalised importance weights), or, with ``sample``, a draw
+        from p(x_mis|x_obs): repeated with other ``random_state`` values it gives multiple
+        imputations. Observed entries come back unchanged.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, n_features)
+            Rows with NaN where a value is missing.
+        n_samples : int, optional
+            K, the importance samples per row; ``n_importance_samples`` when not given.
+        y : array-like, optional
+            The rows' conditions, for a conditional model.
+        sample : bool
+            Draw the missing entries instead of taking their mean.
+        random_state : int, RandomState or None
+            Seeds the draws; the estimator's ``random_state`` when None.
+
+        Returns
+        -------
+        ndarray of shape (n, n_features)
+            The rows, complete.
+        """
+        check_is_fitted(self)
+        require(
+            self.missing == "ignore",
+            "impute needs a model of missing values; fit it with missing='ignore'.",
+        )
+        K = self.n_importance_samples if n_samples is None else n_samples
+        require(is_int(K, 1), "n_samples must be a positive integer.")
+        seed = seed_from(self.random_state if random_state is None else random_state)
+        filled = self._to_data_space(
+            self._map_data(lambda m, x: impute(m, x, K, seed, draw=sample), X, y=y)
+        )
+        original = np.asarray(X, dtype=np.float64) if not sp.issparse(X) else X.toarray()
+        return np.where(np.isnan(original), filled, original)
 
     def elbo(self, X, n_samples: int = 1, *, y=None) -> np.ndarray:
         """The ELBO of each row in nats (the KL in closed form where the prior has one; the

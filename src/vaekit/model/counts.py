@@ -124,8 +124,8 @@ class Poisson(CountLikelihood):
 
     name = "poisson"
 
-    def log_prob(self, x, params):
-        return poisson_log_prob(x, self.log_mean(params, x)).sum(-1)
+    def log_prob_entries(self, x, params):
+        return poisson_log_prob(x, self.log_mean(params, x))
 
     def mean(self, params):
         return torch.exp(self.log_mean(params))
@@ -163,10 +163,9 @@ class NegativeBinomial(CountLikelihood):
             log_theta, rest = self.log_theta.to(params.dtype), heads[1:]
         return heads[0], log_theta.clamp(LOG_THETA_MIN, LOG_THETA_MAX), rest
 
-    def log_prob(self, x, params):
+    def log_prob_entries(self, x, params):
         head, log_theta, _ = self.parts(params)
-        log_mean = self.log_mean(head, x)
-        return negative_binomial_log_prob(x, log_mean, log_theta).sum(-1)
+        return negative_binomial_log_prob(x, self.log_mean(head, x), log_theta)
 
     def mean(self, params):
         return torch.exp(self.log_mean(self.parts(params)[0]))
@@ -192,12 +191,12 @@ class ZeroInflatedNegativeBinomial(NegativeBinomial):
         super().__init__(n_features, dispersion, library_size)
         self.n_heads += 1
 
-    def log_prob(self, x, params):
+    def log_prob_entries(self, x, params):
         head, log_theta, (logits,) = self.parts(params)
         log_nb = negative_binomial_log_prob(x, self.log_mean(head, x), log_theta)
         log_pi, log_not_pi = -F.softplus(-logits), -F.softplus(logits)
         zero = torch.logaddexp(log_pi, log_not_pi + log_nb)
-        return torch.where(x == 0, zero, log_not_pi + log_nb).sum(-1)
+        return torch.where(x == 0, zero, log_not_pi + log_nb)
 
     def mean(self, params):
         head, _, (logits,) = self.parts(params)

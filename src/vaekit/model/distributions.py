@@ -73,9 +73,19 @@ class Likelihood(nn.Module):
     def split(self, params: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return params.chunk(self.n_heads, dim=-1) if self.n_heads > 1 else (params,)
 
-    def log_prob(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
-        """log p(x|z), summed over features."""
+    def log_prob_entries(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        """log p(x_d|z) of every feature d: shape (..., D)."""
         raise NotImplementedError
+
+    def log_prob(
+        self, x: torch.Tensor, params: torch.Tensor, observed: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """log p(x|z), summed over the features; with the boolean mask ``observed`` over
+        those it marks only (the others are integrated out: a missing value, MIWAE)."""
+        entries = self.log_prob_entries(x, params)
+        if observed is not None:
+            entries = torch.where(observed, entries, torch.zeros_like(entries))
+        return entries.sum(-1)
 
     def encoder_input(self, x: torch.Tensor) -> torch.Tensor:
         """The data as the encoder reads them (the likelihood itself is given x unchanged)."""
@@ -103,10 +113,8 @@ class Bernoulli(Likelihood):
 
     name = "bernoulli"
 
-    def log_prob(self, x, params):
-        return -F.binary_cross_entropy_with_logits(
-            params, x.expand_as(params), reduction="none"
-        ).sum(-1)
+    def log_prob_entries(self, x, params):
+        return -F.binary_cross_entropy_with_logits(params, x.expand_as(params), reduction="none")
 
     def mean(self, params):
         return torch.sigmoid(params)
@@ -142,11 +150,11 @@ class ContinuousBernoulli(Likelihood):
 
     name = "continuous_bernoulli"
 
-    def log_prob(self, x, params):
+    def log_prob_entries(self, x, params):
         bernoulli = -F.binary_cross_entropy_with_logits(
             params, x.expand_as(params), reduction="none"
         )
-        return (bernoulli + continuous_bernoulli_log_norm(params)).sum(-1)
+        return bernoulli + continuous_bernoulli_log_norm(params)
 
     def mean(self, params):
         small = params.abs() < 1e-2
@@ -228,11 +236,11 @@ class Gaussian(Likelihood):
             raw = self.raw_sigma
         return self.sigma_floor + F.softplus(raw)
 
-    def log_prob(self, x, params):
+    def log_prob_entries(self, x, params):
         mean = self.split(params)[0]
         sigma = self.sigma(params)
         z = (x - mean) / sigma
-        return (-0.5 * (z * z + LOG_2PI) - torch.log(sigma)).expand_as(mean).sum(-1)
+        return (-0.5 * (z * z + LOG_2PI) - torch.log(sigma)).expand_as(mean)
 
     def mean(self, params):
         return self.split(params)[0]

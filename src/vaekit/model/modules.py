@@ -10,6 +10,10 @@ loss). All noise comes from ``generator``, so one call holds the whole objective
 A conditional model (``condition_dim`` C > 0) reads rows of D + C values: the data x, then its
 condition c (a one-hot class or covariates). The encoder sees the whole row, the decoder z and
 c side by side, and the prior is given c (a conditional prior uses it, the others ignore it).
+
+A model with ``missing`` takes NaN as a missing value (MIWAE, Mattei & Frellsen 2019): the
+encoder reads it as 0 (the feature's mean after standardisation), and log p(x|z), hence the ELBO
+and the importance-weighted bounds, runs over the observed entries only.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ class LatentVariableModel(nn.Module):
         latent_dim: int,
         dynamic_binarization: bool = False,
         condition_dim: int = 0,
+        missing: bool = False,
     ):
         super().__init__()
         self.encoder = encoder
@@ -61,6 +66,7 @@ class LatentVariableModel(nn.Module):
         self.latent_dim = int(latent_dim)
         self.dynamic_binarization = dynamic_binarization
         self.condition_dim = int(condition_dim)
+        self.missing = missing
 
     def split(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(x, c) of rows that hold the data and then the condition; c is None without one."""
@@ -72,8 +78,15 @@ class LatentVariableModel(nn.Module):
         """What the encoder reads: the likelihood's view of the data columns (log(1 + x) for
         counts), then the condition as it is."""
         x, condition = self.split(batch)
-        x = self.likelihood.encoder_input(x)
+        x = self.likelihood.encoder_input(torch.nan_to_num(x, nan=0.0) if self.missing else x)
         return x if condition is None else torch.cat([x, condition], dim=-1)
+
+    def data_log_prob(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        """log p(x|z) of each row: over its observed (not NaN) entries for a ``missing`` model."""
+        if not self.missing:
+            return self.likelihood.log_prob(x, params)
+        observed = ~torch.isnan(x)
+        return self.likelihood.log_prob(torch.nan_to_num(x, nan=0.0), params, observed)
 
     def decode(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         """Likelihood parameters for latent codes z of shape (..., L), beside each row's
@@ -92,14 +105,15 @@ class LatentVariableModel(nn.Module):
     def reconstruction_log_prob(self, batch: torch.Tensor) -> torch.Tensor:
         """log p(x | decoder(code of x)) of each row."""
         x, condition = self.split(batch)
-        return self.likelihood.log_prob(x, self.decode(self.embed(batch), condition))
+        return self.data_log_prob(x, self.decode(self.embed(batch), condition))
 
     def observed(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """The batch as the model sees it: a fresh binarisation with ``dynamic_binarization``."""
         if not self.dynamic_binarization:
             return batch
         x, condition = self.split(batch)
-        x = torch.bernoulli(x, generator=generator)
+        drawn = torch.bernoulli(torch.nan_to_num(x, nan=0.0), generator=generator)
+        x = torch.where(torch.isnan(x), x, drawn) if self.missing else drawn
         return x if condition is None else torch.cat([x, condition], dim=-1)
 
 
@@ -126,9 +140,10 @@ class VAEModule(LatentVariableModel):
         free_bits: float = 0.0,
         dynamic_binarization: bool = False,
         condition_dim: int = 0,
+        missing: bool = False,
     ):
         super().__init__(
-            encoder, decoder, likelihood, latent_dim, dynamic_binarization, condition_dim
+            encoder, decoder, likelihood, latent_dim, dynamic_binarization, condition_dim, missing
         )
         if free_bits > 0 and not prior.closed_form_kl:
             raise ConfigError(
@@ -177,7 +192,7 @@ class VAEModule(LatentVariableModel):
         x, condition = self.split(batch)
         z = q.rsample(eps[..., : self.latent_dim])
         log_prior = self.prior.log_prob_estimate(z, eps[..., self.latent_dim :], condition)
-        return self.likelihood.log_prob(x, self.decode(z, condition)) + log_prior - q.log_prob(z)
+        return self.data_log_prob(x, self.decode(z, condition)) + log_prior - q.log_prob(z)
 
     def forward(self, x: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
         """The batch's loss terms: ``loss``, ``reconstruction`` (-E_q log p(x|z)) and ``kl``."""
@@ -192,7 +207,7 @@ class VAEModule(LatentVariableModel):
         )
         q = self.encode(batch)
         z, noise = q.rsample(eps[..., : self.latent_dim]), eps[..., self.latent_dim :]
-        log_px = self.likelihood.log_prob(x, self.decode(z, condition))  # (K, N)
+        log_px = self.data_log_prob(x, self.decode(z, condition))  # (K, N)
         kl_units = self.kl_per_unit(q, condition)  # (N, L), or None without a closed form
         iwae = self.training and self.objective == "iwae"
         if kl_units is None or iwae:
@@ -256,7 +271,7 @@ class AutoencoderModule(LatentVariableModel):
         """The batch's loss terms: ``loss``, ``reconstruction`` (-log p(x|g(f(x)))), ``code_l1``."""
         x = self.observed(x, generator)
         z = self.embed(self.corrupt(x, generator) if self.training else x)
-        reconstruction = -self.likelihood.log_prob(x, self.decode(z)).mean()
+        reconstruction = -self.data_log_prob(x, self.decode(z)).mean()
         penalty = z.abs().sum(-1).mean()
         loss = reconstruction + self.sparsity * penalty if self.sparsity > 0 else reconstruction
         return {"loss": loss, "reconstruction": reconstruction, "code_l1": penalty}

@@ -188,7 +188,8 @@ def train_run(
 
 def _load_checked(source, data_dir, mode, seed, params, binarize):
     """The dataset, refused when the likelihood asked for cannot have produced it."""
-    dataset = load_dataset(source, data_dir=data_dir, binarize=mode, seed=seed)
+    missing = (params or {}).get("missing") == "ignore"
+    dataset = load_dataset(source, data_dir=data_dir, binarize=mode, seed=seed, missing=missing)
     check_likelihood_fits(dataset, (params or {}).get("likelihood"), binarize)
     return dataset
 

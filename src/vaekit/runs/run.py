@@ -42,17 +42,19 @@ class Run:
         out of X), or None for an unconditional run.
         """
         data = self.info["data"]
+        missing = getattr(self.estimator, "missing", None) == "ignore"
         if source is None:
             dataset = load_dataset(
                 data["source"],
                 data_dir=data_dir or data.get("data_dir"),
                 binarize=data["binarize"],
                 seed=data["seed"],
+                missing=missing,
             )
             X, y = held_out(dataset, data["test_fraction"], data["seed"])[1]
             return self._with_conditions(X, named_labels(y, dataset.label_names), dataset)
         dataset = load_dataset(
-            source, data_dir=data_dir, binarize=data["binarize"], seed=data["seed"]
+            source, data_dir=data_dir, binarize=data["binarize"], seed=data["seed"], missing=missing
         )
         parts = [(in_memory(dataset.train), dataset.y_train)]
         if dataset.test is not None:
