@@ -255,7 +255,7 @@ def test_missing_path_is_refused(tmp_path):
 
 def test_unreadable_file_type_is_refused(tmp_path):
     (tmp_path / "notes.txt").write_text("1,2\n")
-    with pytest.raises(DataError, match=r"reads \.npy, \.npz and \.csv files"):
+    with pytest.raises(DataError, match=r"reads \.npy, \.npz, \.csv and \.h5ad files"):
         load_dataset(tmp_path / "notes.txt")
 
 

@@ -22,7 +22,7 @@ def _missing_model(linear_gaussian_vae, linear_model):
     (a proposal wide enough for any part of a row), and rows with NaN."""
     W, b, sigma, X, _ = linear_model
     vae = linear_gaussian_vae(W, b, sigma)
-    vae.missing, vae.module_.missing = "ignore", True
+    vae.missing, vae.module_.missing, vae.random_state = "ignore", True, 0
     with torch.no_grad():
         vae.module_.encoder.weight.zero_()
         vae.module_.encoder.bias.zero_()
@@ -52,8 +52,10 @@ def test_log_p_of_the_observed_entries_is_their_gaussian_marginal(
         multivariate_normal(b[~mask[i]], cov[np.ix_(~mask[i], ~mask[i])]).logpdf(X[i, ~mask[i]])
         for i in rows
     ]
-    np.testing.assert_allclose(vae.score_samples(X[:20], n_samples=20000), exact, atol=0.05)
-    assert np.all(vae.elbo(X[:20], n_samples=200) <= np.asarray(exact) + 0.05)
+    # The prior as the proposal: within a tenth of a nat at K = 20000 (leaving out the missing
+    # entries' integral, or counting them, would be off by nats).
+    np.testing.assert_allclose(vae.score_samples(X[:20], n_samples=20000), exact, atol=0.1)
+    assert np.all(vae.elbo(X[:20], n_samples=200) <= np.asarray(exact) + 0.1)
 
 
 def test_the_imputation_is_the_conditional_mean(linear_gaussian_vae, linear_model):
