@@ -177,9 +177,10 @@ def test_a_table_with_empty_cells_trains_and_is_imputed_from_the_shell(tmp_path)
     (tmp_path / "holes.csv").write_text(header + "\n" + "\n".join(lines) + "\n")
     vaekit_cli = [sys.executable, "-m", "vaekit"]
     train = ["train", str(tmp_path / "holes.csv"), "--missing", "ignore", "--max-epochs", "30"]
-    train += ["--n-components", "2", "--no-pictures", "--out", str(tmp_path / "run")]
+    train += ["--n-components", "2", "--out", str(tmp_path / "run")]
     done = subprocess.run(vaekit_cli + train, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
+    assert (tmp_path / "run" / "report.html").is_file()  # its pictures show the rows imputed
     impute = ["impute", str(tmp_path / "run"), "--data", str(tmp_path / "holes.csv")]
     impute += ["--samples", "100", "--out", str(tmp_path / "filled.csv")]
     done = subprocess.run(vaekit_cli + impute, capture_output=True, text=True, timeout=300)

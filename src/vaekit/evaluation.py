@@ -33,15 +33,16 @@ def evaluate(
     reconstruction term -E_q[log p(x|z)], the KL in total and per latent unit (per unit only for
     a prior with a closed-form KL; a mixture prior's is estimated from the ELBO's draws), the
     active units (per stochastic layer too, with ``upper_layers``),
-    bits per dimension. For both models: the squared reconstruction error and the reconstruction
-    log-likelihood at the code, -log p(x | decoder(code)). A conditional model takes the rows'
-    conditions as ``y``, and its densities are of x given them. ``precision`` is
+    bits per dimension. For both models: the squared reconstruction error (over the observed
+    entries, for a model of missing values) and the reconstruction log-likelihood at the code,
+    -log p(x | decoder(code)). A conditional model takes the rows' conditions as ``y``, and its
+    densities are of x given them. ``precision`` is
     ``score_samples``'s: where the networks of the importance-sampled log-likelihood run.
     """
     X = np.asarray(X)
     result: dict = {"n_examples": len(X)}
     recon = estimator.reconstruct(X, y)
-    result["squared_error"] = float(((recon - X) ** 2).sum(1).mean())
+    result["squared_error"] = float(np.nansum((recon - X) ** 2, axis=1).mean())  # observed
     result["reconstruction_nll_at_code"] = float(-estimator.reconstruction_log_prob(X, y).mean())
     if not estimator.density_model:
         return result

@@ -13,6 +13,9 @@ from ..estimators.registry import model_class
 from .report import write_report
 from .run import Run
 
+#: Importance samples per row when a run of missing values completes its rows for the pictures.
+PICTURE_IMPUTE_SAMPLES = 100
+
 
 def build_report(
     run: Run, X: np.ndarray, y: np.ndarray | None, conditions: np.ndarray | None = None
@@ -169,11 +172,14 @@ def draw_pictures(
 ) -> dict[str, Path]:
     """Every picture that suits the model and data, as {caption: path}.
 
-    A conditional run draws its samples for chosen conditions (8 of every class, a row each,
-    for a label run; the held-out rows' covariates otherwise) and leaves out the pictures that
+    A run of a model of missing values shows the held-out rows with their missing values
+    imputed. A conditional run draws its samples for chosen conditions (8 of every class, a row
+    each, for a label run; the held-out rows' covariates otherwise) and leaves out the pictures that
     decode the latent space alone (manifold, interpolations, traversals).
     """
     est, shape, folder = run.estimator, run.image_shape, run.folder
+    if getattr(est, "missing", None) == "ignore":  # the pictures show the rows completed
+        X = est.impute(X, n_samples=PICTURE_IMPUTE_SAMPLES, y=conditions)
     sampler = est.can_sample
     conditional = run.condition is not None
     images: dict[str, Path] = {}
