@@ -8,15 +8,15 @@ log p(x), the ELBO, or minus the squared reconstruction error. ``offset_`` is th
 
 from __future__ import annotations
 
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, OutlierMixin, clone
+from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..exceptions import ConfigError, DataError
-from .base import LatentEstimator, require, seed_from
+from .base import LatentEstimator, require, seeded_clone
 from .params import is_int
 from .vae import VAE
 
@@ -109,16 +109,6 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
     def _template(self) -> LatentEstimator:
         return VAE(verbose=False) if self.estimator is None else self.estimator
 
-    def _seeded_clone(self, template: LatentEstimator) -> LatentEstimator:
-        model = clone(template)
-        if self.random_state is not None:
-            seed = self.random_state
-            model.set_params(random_state=seed if isinstance(seed, Integral) else seed_from(seed))
-        elif model.random_state is None:
-            # A model without a seed would draw fresh scoring noise at every call.
-            model.set_params(random_state=seed_from(None))
-        return model
-
     # ---- fitting --------------------------------------------------------------------------
     def fit(self, X, y=None):
         """Train a clone of ``estimator`` on the rows of X (y is ignored) and set ``offset_``."""
@@ -133,7 +123,7 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         template = self._template()
         self._check_params(template)
         X = self._validate(X, reset=True)
-        self.estimator_ = self._seeded_clone(template).fit(X)
+        self.estimator_ = seeded_clone(template, self.random_state).fit(X)
         self.reference_scores_ = self._scores(X)
         self.offset_ = float(np.percentile(self.reference_scores_, 100 * self.contamination))
         return self.reference_scores_

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted
@@ -65,6 +65,19 @@ def require(condition: bool, message: str) -> None:
 def seed_from(random_state) -> int:
     """One integer seed from a scikit-learn ``random_state`` (None, int or RandomState)."""
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+def seeded_clone(template: BaseEstimator, random_state) -> BaseEstimator:
+    """An unfitted clone of ``template`` for a wrapper to fit: seeded by the wrapper's
+    ``random_state`` when given, else by the template's, else by one fresh seed (a model
+    without one would draw new noise at every call)."""
+    model = clone(template)
+    if random_state is not None:
+        seed = random_state if isinstance(random_state, Integral) else seed_from(random_state)
+        model.set_params(random_state=seed)
+    elif model.random_state is None:
+        model.set_params(random_state=seed_from(None))
+    return model
 
 
 def seed_generator(random_state) -> torch.Generator:

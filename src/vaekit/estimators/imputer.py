@@ -4,15 +4,15 @@ shape: ``missing_values``, ``fit``, ``transform``, ``fit_transform`` and, as
 
 from __future__ import annotations
 
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..exceptions import ConfigError, DataError
-from .base import require, seed_from
+from .base import require, seeded_clone
 from .params import is_int
 from .vae import VAE
 
@@ -133,12 +133,7 @@ class VAEImputer(TransformerMixin, BaseEstimator):
         template = default_vae() if self.estimator is None else self.estimator
         self._check_params(template)
         X = self._with_nan(X, reset=True)
-        model = clone(template).set_params(missing="ignore")
-        if self.random_state is not None:
-            seed = self.random_state
-            model.set_params(random_state=seed if isinstance(seed, Integral) else seed_from(seed))
-        elif model.random_state is None:
-            model.set_params(random_state=seed_from(None))
+        model = seeded_clone(template, self.random_state).set_params(missing="ignore")
         self.estimator_ = model.fit(X, **fit_params)
         return self
 
