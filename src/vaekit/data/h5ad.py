@@ -56,13 +56,15 @@ class BackedAnnDataSource(DataSource):
 
     def _read_sorted(self, index: np.ndarray) -> np.ndarray:
         unique, inverse = np.unique(index, return_inverse=True)  # HDF5 reads need no repeats
-        rows = self.matrix[unique]
-        rows = rows.toarray() if sp.issparse(rows) else np.asarray(rows)
-        return rows.astype(np.float32)[inverse]
+        return _dense(self.matrix[unique])[inverse]
 
     def _read_range(self, start: int, stop: int) -> np.ndarray:
-        rows = self.matrix[start:stop]
-        return (rows.toarray() if sp.issparse(rows) else np.asarray(rows)).astype(np.float32)
+        return _dense(self.matrix[start:stop])
+
+
+def _dense(rows) -> np.ndarray:
+    """Rows read from a backed X (sparse or dense) as a float32 array."""
+    return (rows.toarray() if sp.issparse(rows) else np.asarray(rows)).astype(np.float32)
 
 
 def _labels(adata, column: str | None, name: str) -> tuple[np.ndarray | None, tuple | None]:

@@ -411,11 +411,17 @@ def scan(source: DataSource, chunk_rows: int | None = None, missing: bool = Fals
             chunk = chunk[~bad]
         if len(chunk) == 0:
             continue
-        observed = ~np.isnan(chunk)
-        values = np.where(observed, chunk, 0.0).astype(np.float64)
-        n = observed.sum(axis=0)
+        if missing:  # the other kind of scan has dropped every row with a NaN by now
+            observed = ~np.isnan(chunk)
+            values = np.where(observed, chunk, 0.0).astype(np.float64)
+            n = observed.sum(axis=0)
+        else:
+            values, n = chunk.astype(np.float64), np.full(n_features, len(chunk))
         chunk_mean = values.sum(axis=0) / np.maximum(n, 1)
-        chunk_m2 = np.square(np.where(observed, values - chunk_mean, 0.0)).sum(axis=0)
+        deviations = values - chunk_mean
+        if missing:
+            deviations = np.where(observed, deviations, 0.0)
+        chunk_m2 = np.square(deviations).sum(axis=0)
         total = seen + n
         delta = chunk_mean - mean
         mean += delta * (n / np.maximum(total, 1))

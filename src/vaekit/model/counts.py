@@ -33,6 +33,8 @@ class CountLikelihood(Likelihood):
     """What the count likelihoods share: the log mean of each feature, with or without the
     library-size offset, and the refusal of data that are not counts."""
 
+    transforms_input = True
+
     def __init__(self, n_features: int, library_size: bool = False):
         super().__init__(n_features)
         self.library_size = bool(library_size)

@@ -65,6 +65,7 @@ class Likelihood(nn.Module):
 
     name: str = ""
     n_heads: int = 1
+    transforms_input: bool = False  # True where encoder_input is not the identity
 
     def __init__(self, n_features: int):
         super().__init__()

@@ -76,7 +76,9 @@ class LatentVariableModel(nn.Module):
 
     def encoder_input(self, batch: torch.Tensor) -> torch.Tensor:
         """What the encoder reads: the likelihood's view of the data columns (log(1 + x) for
-        counts), then the condition as it is."""
+        counts), then the condition as it is; the batch itself when neither changes it."""
+        if not (self.missing or self.likelihood.transforms_input):
+            return batch
         x, condition = self.split(batch)
         x = self.likelihood.encoder_input(torch.nan_to_num(x, nan=0.0) if self.missing else x)
         return x if condition is None else torch.cat([x, condition], dim=-1)
