@@ -2,7 +2,15 @@
 
 __version__ = "0.1.0"
 
-from .estimators import VAE, AnomalyDetector, Autoencoder, VAEImputer, load
+from .estimators import (
+    VAE,
+    AnomalyDetector,
+    Autoencoder,
+    SemiSupervisedVAE,
+    VAEImputer,
+    keep_labels,
+    load,
+)
 from .evaluation import evaluate
 from .exceptions import ConfigError, DataError, ModelFileError, TrainingError, VaekitError
 
@@ -13,9 +21,11 @@ __all__ = [
     "ConfigError",
     "DataError",
     "ModelFileError",
+    "SemiSupervisedVAE",
     "TrainingError",
     "VAEImputer",
     "VaekitError",
     "evaluate",
+    "keep_labels",
     "load",
 ]

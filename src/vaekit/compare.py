@@ -144,7 +144,11 @@ def default_models(n_components: int, random_state: int = 0, **params) -> dict:
         "random_state": random_state,
     }
     return {
-        **{cls.__name__: cls(n_components, **_accepted(cls, common)) for cls in MODELS.values()},
+        **{
+            cls.__name__: cls(n_components, **_accepted(cls, common))
+            for cls in MODELS.values()
+            if not cls.needs_labels
+        },
         "PCA": baseline(PCA(n_components, random_state=random_state), **prepare),
         "FactorAnalysis": baseline(
             FactorAnalysis(n_components, random_state=random_state), **prepare

@@ -1,12 +1,14 @@
-"""The scikit-learn-style front: ``VAE``, ``Autoencoder``, ``AnomalyDetector``, ``VAEImputer``
-and ``load``."""
+"""The scikit-learn-style front: ``VAE``, ``Autoencoder``, ``AnomalyDetector``, ``VAEImputer``,
+``SemiSupervisedVAE``, ``keep_labels`` and ``load``."""
 
 from .anomaly import AnomalyDetector
 from .autoencoder import Autoencoder
 from .base import LatentEstimator
 from .imputer import VAEImputer
+from .labels import keep_labels
 from .loading import load
 from .registry import MODELS
+from .semi_supervised import SemiSupervisedVAE
 from .vae import VAE
 
 __all__ = [
@@ -15,6 +17,8 @@ __all__ = [
     "AnomalyDetector",
     "Autoencoder",
     "LatentEstimator",
+    "SemiSupervisedVAE",
     "VAEImputer",
+    "keep_labels",
     "load",
 ]

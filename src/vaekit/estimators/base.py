@@ -98,6 +98,7 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     density_model: bool  # score_samples gives log p(x)
     can_sample: bool  # sample() draws new rows
     regularizer: str  # the name of the loss term beside the reconstruction, in history_
+    needs_labels = False  # fit needs y, the rows' (partly known) labels: a classifier
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -203,6 +204,11 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             prepared = PreparedSource(source, threshold, self.mean_, self.scale_)
         else:
             prepared = PreparedSource(source, threshold)
+        return self._beside(prepared, y, reset)
+
+    def _beside(self, prepared: DataSource, y, reset: bool) -> DataSource:
+        """The model's rows with what goes after them: a conditional model's encoded
+        conditions ``y`` (their encoding fitted when ``reset``); the rows alone otherwise."""
         if getattr(self, "condition", None) is None:
             return prepared
         if reset:
@@ -440,8 +446,8 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """Save to a folder (config.json, model.safetensors, metrics.jsonl); nothing is pickled."""
         check_is_fitted(self)
         params = self.get_params(deep=False)
-        custom = params.pop("encoder") is not None
-        params.pop("decoder")
+        custom = params.pop("encoder", None) is not None
+        params.pop("decoder", None)
         if not isinstance(params["random_state"], (Integral, type(None))):
             params["random_state"] = None
         config = {

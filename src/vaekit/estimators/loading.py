@@ -55,7 +55,8 @@ def load(
         raise ModelFileError(f"{folder}/config.json has unknown keys: {', '.join(unknown)}.")
     params = config.get("params")
     n_features = config.get("n_features_in")
-    allowed = set(inspect.signature(cls).parameters) - {"encoder", "decoder"}
+    signature = set(inspect.signature(cls).parameters)
+    allowed = signature - {"encoder", "decoder"}
     if not isinstance(params, dict):
         raise ModelFileError(f"{folder}/config.json lacks its params.")
     if not is_int(n_features, 1):
@@ -74,7 +75,8 @@ def load(
     }
     if device is not None:
         params["device"] = device
-    estimator = cls(**params, encoder=encoder, decoder=decoder)
+    networks = {"encoder": encoder, "decoder": decoder} if "encoder" in signature else {}
+    estimator = cls(**params, **networks)
     extra = {k: tensors.pop(k) for k in list(tensors) if k.startswith(EXTRA_PREFIXES)}
     estimator.n_features_in_ = n_features
     try:

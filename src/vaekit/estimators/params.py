@@ -344,6 +344,12 @@ _DECLARATIONS = (
         "(IWAE) over ``n_samples`` samples.",
     ),
     _non_negative("beta", "The weight on the KL term (a beta-VAE when it is not 1)."),
+    _non_negative(
+        "classifier_weight",
+        "The weight of the semi-supervised VAE's cross-entropy on the labelled rows, per row of "
+        "the data: Kingma et al. (2014)'s alpha over N, 0.1 in the paper. Each labelled row's "
+        "cross-entropy weighs ``classifier_weight`` times the rows per label.",
+    ),
     Param(
         "warmup_epochs",
         "int",

@@ -1,7 +1,8 @@
 """The one registry of models: a name for the shell -> the estimator class.
 
 What a model can do is declared on its class (``density_model``, ``can_sample``,
-``regularizer``); pictures, evaluation, the CLI, ``compare`` and loading ask the class.
+``regularizer``, ``needs_labels``); pictures, evaluation, the CLI, ``compare`` and loading
+ask the class.
 A new model is one new class and one line here.
 """
 
@@ -10,9 +11,14 @@ from __future__ import annotations
 from ..exceptions import ConfigError
 from .autoencoder import Autoencoder
 from .base import LatentEstimator
+from .semi_supervised import SemiSupervisedVAE
 from .vae import VAE
 
-MODELS: dict[str, type[LatentEstimator]] = {"vae": VAE, "autoencoder": Autoencoder}
+MODELS: dict[str, type[LatentEstimator]] = {
+    "vae": VAE,
+    "autoencoder": Autoencoder,
+    "semi_supervised": SemiSupervisedVAE,
+}
 
 
 def model_class(name: str) -> type[LatentEstimator]:

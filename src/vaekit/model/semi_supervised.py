@@ -1,0 +1,145 @@
+"""Kingma et al. (2014)'s M2: a VAE whose label y is a second latent variable, observed or not.
+
+The generative model is p(y) p(z) p(x|y, z) with p(y) uniform over the C classes and p(z) the
+standard normal; the inference model is q(y|x) (the classifier) and q(z|x, y). The module reads
+rows of D + C values, the data x and then y one-hot (all zeros where the label is unknown), as
+a conditional VAE does, so its encoder, decoder and prior are the conditional VAE's.
+
+For a labelled row the bound is log p(x, y) >= E_q(z|x,y)[log p(x|y,z)] + log p(y) - KL(q(z|x,y)
+|| p(z)); for an unlabelled row log p(x) >= sum_y q(y|x) (the same bound) + H(q(y|x)), the
+bound enumerated over the classes (each unlabelled row runs C times through the encoder and the
+decoder). The classifier learns from the unlabelled bound and from a cross-entropy term on the
+labelled rows, -alpha log q(y|x) (the paper's alpha = 0.1 N).
+
+Training rows carry two more columns: the weight of the row's cross-entropy term and whether the
+row counts in the bound (1) or is a copy of a labelled row that only trains the classifier (0);
+see ``estimators/semi_supervised.py``, which makes the copies so that every batch holds some
+of the few labelled rows.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .distributions import Likelihood
+from .modules import VAEModule, same_dtype
+from .priors import Prior
+
+#: The training rows' columns after x and y: the cross-entropy weight, then the bound flag.
+WEIGHT_COLUMNS = 2
+
+
+class SemiSupervisedModule(VAEModule):
+    """M2: q(y|x) (``classifier``), q(z|x, y), p(x|y, z), a uniform p(y) and ``prior`` p(z).
+
+    ``n_classes`` is C, the width of the one-hot block after x. Rows of D + C values go through
+    the conditional VAE's methods (``encode``, ``log_weights``, ...) with their label; ``complete``
+    gives an unknown (all-zero) label the classifier's most probable class first.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        classifier: nn.Module,
+        likelihood: Likelihood,
+        prior: Prior,
+        latent_dim: int,
+        n_classes: int,
+        *,
+        n_samples: int = 1,
+        kl_weight: float = 1.0,
+        dynamic_binarization: bool = False,
+    ):
+        super().__init__(
+            encoder,
+            decoder,
+            likelihood,
+            prior,
+            latent_dim,
+            n_samples=n_samples,
+            kl_weight=kl_weight,
+            dynamic_binarization=dynamic_binarization,
+            condition_dim=n_classes,
+        )
+        self.classifier = classifier
+        self.n_classes = int(n_classes)
+
+    def class_log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """log q(y|x) of every class for the data rows x (no label block): (N, C)."""
+        logits = same_dtype(self.classifier(self.likelihood.encoder_input(x)), x)
+        return torch.log_softmax(logits, dim=-1)
+
+    def complete(self, batch: torch.Tensor) -> torch.Tensor:
+        """Rows of x and y one-hot with every unknown (all-zero) label replaced by the
+        classifier's most probable class."""
+        x, onehot = self.split(batch)
+        unknown = onehot.sum(-1, keepdim=True) == 0
+        if not unknown.any():
+            return batch
+        guess = nn.functional.one_hot(self.class_log_prob(x).argmax(-1), self.n_classes)
+        return torch.cat([x, torch.where(unknown, guess.to(x.dtype), onehot)], dim=-1)
+
+    def bound_terms(
+        self, x: torch.Tensor, onehot: torch.Tensor, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(-E_q[log p(x|y,z)], KL(q(z|x,y) || p(z))) of each row given its label: (M,) each,
+        the expectation over ``n_samples`` draws in training and one in eval mode."""
+        n_samples = self.n_samples if self.training else 1
+        eps = torch.randn(
+            (n_samples, x.shape[0], self.latent_dim),
+            generator=generator,
+            dtype=x.dtype,
+            device=x.device,
+        )
+        q = VAEModule.encode(self, torch.cat([x, onehot], dim=-1))
+        z = q.rsample(eps)
+        reconstruction = -self.data_log_prob(x, self.decode(z, onehot)).mean(0)
+        return reconstruction, self.prior.kl_per_unit(q).sum(-1)
+
+    def forward(self, rows: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """The batch's loss terms, each a sum over its rows divided by the batch's size:
+        ``reconstruction`` and ``kl`` (of z) of the bound, ``label`` (KL(q(y|x) || p(y)) for an
+        unlabelled row, -log p(y) for a labelled one), ``classification`` (the weighted
+        cross-entropy of the labelled rows) and ``loss``, the negative bound (its KL weighted
+        by ``kl_weight`` in training) plus the cross-entropy."""
+        data, weights = rows[:, :-WEIGHT_COLUMNS], rows[:, -WEIGHT_COLUMNS:]
+        x, onehot = self.split(self.observed(data, generator))
+        log_q = self.class_log_prob(x)  # (N, C)
+        labelled = onehot.sum(-1) > 0
+        in_bound = weights[:, 1] > 0
+        cross_entropy = -(log_q * onehot).sum(-1)  # 0 for an unlabelled row
+        classification = (weights[:, 0] * cross_entropy).sum()
+        known, unknown = in_bound & labelled, in_bound & ~labelled
+        n_known, n_unknown, C = int(known.sum()), int(unknown.sum()), self.n_classes
+        every_class = torch.eye(C, dtype=x.dtype, device=x.device).repeat(n_unknown, 1)
+        reconstruction, kl = self.bound_terms(
+            torch.cat([x[known], x[unknown].repeat_interleave(C, dim=0)]),
+            torch.cat([onehot[known], every_class]),
+            generator,
+        )
+        q_unknown = log_q[unknown].exp()  # (n_unknown, C)
+
+        def total(values: torch.Tensor) -> torch.Tensor:
+            """A term's sum over the rows: the labelled rows', then the unlabelled rows'
+            expectation over q(y|x)."""
+            mixed = (q_unknown * values[n_known:].reshape(n_unknown, C)).sum()
+            return values[:n_known].sum() + mixed
+
+        log_c = math.log(C)
+        label = n_known * log_c + (q_unknown * (log_q[unknown] + log_c)).sum()
+        n = rows.shape[0]
+        terms = {
+            "reconstruction": total(reconstruction) / n,
+            "kl": total(kl) / n,
+            "label": label / n,
+            "classification": classification / n,
+        }
+        kl_weight = self.kl_weight if self.training else 1.0
+        terms["loss"] = (
+            terms["reconstruction"] + kl_weight * terms["kl"] + terms["label"]
+        ) + terms["classification"]
+        return {"loss": terms.pop("loss"), **terms}
