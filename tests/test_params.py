@@ -50,6 +50,7 @@ BAD = {
     "n_samples": 0,
     "objective": "kl",
     "beta": -1.0,
+    "classifier_weight": -0.5,
     "warmup_epochs": -1,
     "warmup_time": "soon",
     "free_bits": -0.5,
