@@ -833,6 +833,13 @@ CASES = [
     ),
     # commands
     Case(
+        "parameters",
+        "a semi-supervised model from the shell, which cannot give it partial labels yet",
+        ["train", "digits", "--model", "semi_supervised"],
+        "--model semi_supervised learns from partly labelled rows, which vaekit train cannot "
+        "give it yet; train vaekit.SemiSupervisedVAE from Python.",
+    ),
+    Case(
         "commands",
         "imputing with a run that takes no missing values",
         ["impute", "run", "--out", "filled.csv"],

@@ -118,7 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         help=f"the data to train on: {DATA_HELP}",
     )
-    train.add_argument("--model", choices=sorted(MODELS), help="vae (default) or autoencoder")
+    train.add_argument(
+        "--model",
+        choices=sorted(MODELS),
+        help="vae (default) or autoencoder (semi_supervised: from Python only, for now)",
+    )
     train.add_argument(
         "--config", metavar="FILE", help="a TOML file with the same option names (flags win)"
     )

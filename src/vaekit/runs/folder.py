@@ -201,6 +201,11 @@ def _check_request(model: str, params: dict, binarize: str, seed: int) -> tuple[
         and "condition" not in inspect.signature(model_class(model)).parameters
     ):
         raise ConfigError(f"--condition trains a conditional vae; --model {model} takes none.")
+    if model_class(model).needs_labels:
+        raise ConfigError(
+            f"--model {model} learns from partly labelled rows, which vaekit train cannot "
+            f"give it yet; train vaekit.{model_class(model).__name__} from Python."
+        )
     settings = binarize_settings(binarize)
     check_scaling(params)
     _make_estimator(model, {**params, "random_state": seed})._check_params()
