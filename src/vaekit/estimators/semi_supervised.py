@@ -273,9 +273,5 @@ class SemiSupervisedVAE(ClassifierMixin, VAE):
             n_samples, condition=condition, sampler=sampler, mean=mean, random_state=random_state
         )
 
-    def score(self, X, y, sample_weight=None) -> float:
-        """The accuracy of ``predict`` on the rows of X against their labels y."""
-        return ClassifierMixin.score(self, X, y, sample_weight)
-
 
 document(SemiSupervisedVAE)

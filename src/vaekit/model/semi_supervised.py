@@ -95,7 +95,7 @@ class SemiSupervisedModule(VAEModule):
             dtype=x.dtype,
             device=x.device,
         )
-        q = VAEModule.encode(self, torch.cat([x, onehot], dim=-1))
+        q = self.encode(torch.cat([x, onehot], dim=-1))
         z = q.rsample(eps)
         reconstruction = -self.data_log_prob(x, self.decode(z, onehot)).mean(0)
         return reconstruction, self.prior.kl_per_unit(q).sum(-1)
