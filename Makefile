@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	else \
 		$(PYTHON) -m venv $(VENV) && $(BIN)/pip install -q "$(TORCH)"; \
 	fi
-	$(BIN)/pip install -q -e ".[dev,anndata]"
+	$(BIN)/pip install -q -e ".[dev,anndata,onnx,tensorboard]"
 	touch $@
 
 demo: $(VENV)/.installed
