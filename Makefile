@@ -6,7 +6,7 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint format clean
+.PHONY: demo test docs lint format clean
 
 $(VENV)/.installed: pyproject.toml
 	@if $(PYTHON) -c "import torch" 2>/dev/null; then \
@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	else \
 		$(PYTHON) -m venv $(VENV) && $(BIN)/pip install -q "$(TORCH)"; \
 	fi
-	$(BIN)/pip install -q -e ".[dev,anndata,onnx,tensorboard]"
+	$(BIN)/pip install -q -e ".[dev,anndata,onnx,tensorboard,docs]"
 	touch $@
 
 demo: $(VENV)/.installed
@@ -26,6 +26,10 @@ test: $(VENV)/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
 
+# The documentation site (mkdocs.yml), built into site/: open site/index.html.
+docs: $(VENV)/.installed
+	$(BIN)/mkdocs build --strict --site-dir site
+
 lint: $(VENV)/.installed
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
@@ -33,4 +37,4 @@ format: $(VENV)/.installed
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build site *.egg-info src/*.egg-info .pytest_cache .ruff_cache

@@ -834,10 +834,38 @@ CASES = [
     # commands
     Case(
         "parameters",
-        "a semi-supervised model from the shell, which cannot give it partial labels yet",
-        ["train", "digits", "--model", "semi_supervised"],
-        "--model semi_supervised learns from partly labelled rows, which vaekit train cannot "
-        "give it yet; train vaekit.SemiSupervisedVAE from Python.",
+        "a semi-supervised model on data without labels",
+        ["train", "rows.npy", "--model", "semi_supervised"],
+        "--model semi_supervised learns from labels, and rows.npy has none (a table needs a "
+        "column named label, labels, target, class or y; -1 marks an unlabelled row).",
+        npy("rows.npy", np.random.default_rng(0).random((20, 4))),
+    ),
+    Case(
+        "parameters",
+        "a semi-supervised model given a condition",
+        ["train", "digits", "--model", "semi_supervised", "--condition", "label"],
+        "--model semi_supervised learns from the data's labels and generates by class; it takes "
+        "no --condition.",
+    ),
+    Case(
+        "parameters",
+        "labels kept for a model that uses none",
+        ["train", "digits", "--labels-kept", "100"],
+        "--labels-kept is for a model that learns from few labels (--model semi_supervised); "
+        "--model vae uses no labels.",
+    ),
+    Case(
+        "parameters",
+        "fewer labels kept than there are classes",
+        ["train", "digits", "--model", "semi_supervised", "--labels-kept", "5"],
+        "Keeping 5 labels of 1347 rows in 10 classes needs at least one per class and at most "
+        "one per row.",
+    ),
+    Case(
+        "parameters",
+        "no label kept",
+        ["train", "digits", "--model", "semi_supervised", "--labels-kept", "0"],
+        "argument --labels-kept: expected a positive integer, got '0'; see 'vaekit train --help'.",
     ),
     Case(
         "commands",
@@ -1181,6 +1209,124 @@ CASES = [
             cut_file("training_state/state.safetensors", 50)(folder / "run.partial"),
         ),
     ),
+    # training logs (TensorBoard)
+    Case(
+        "training logs",
+        "a --log-dir that is a file",
+        ["train", "digits", "--log-dir", "logs"],
+        "log_dir logs is a file; give a folder for the TensorBoard logs.",
+        write("logs", "not a folder\n"),
+    ),
+    Case(
+        "training logs",
+        "a --log-dir inside a file",
+        ["train", "digits", "--log-dir", "notes.txt/logs"],
+        "log_dir notes.txt/logs lies inside notes.txt, which is a file; give a folder for the "
+        "TensorBoard logs.",
+        write("notes.txt", "not a folder\n"),
+    ),
+    Case(
+        "training logs",
+        "an image shape that does not hold the rows, to picture them",
+        ["train", "digits", "--image-shape", "7,7", "--log-dir", "logs"],
+        "image_shape (1, 7, 7) holds 49 values, but the rows have 64; give the (channels, "
+        "height, width) they were flattened from.",
+    ),
+    Case(
+        "training logs",
+        "--log-dir with --resume (the run logs where it started)",
+        ["train", "--resume", "run", "--log-dir", "logs"],
+        "--resume goes on with the options the run was started with; pass no others.",
+    ),
+    # exporting
+    Case(
+        "exporting",
+        "a folder that is not a run",
+        ["export", "nothing"],
+        "nothing is not a vaekit run folder: run.json is missing.",
+    ),
+    Case(
+        "exporting",
+        "a format other than ONNX",
+        ["export", "run", "--format", "tflite"],
+        "argument --format: invalid choice: 'tflite' (choose from 'onnx'); see 'vaekit export "
+        "--help'.",
+        run_folder(),
+    ),
+    Case(
+        "exporting",
+        "an export folder that exists",
+        ["export", "run", "--out", "onnx"],
+        "onnx already exists; choose another --out or pass --overwrite.",
+        lambda folder: (run_folder()(folder), write("onnx/model.json", "{}")(folder)),
+    ),
+    Case(
+        "exporting",
+        "a run exported before, to the default folder",
+        ["export", "run"],
+        "run/onnx already exists; choose another --out or pass --overwrite.",
+        run_folder(write("onnx/model.json", "{}")),
+    ),
+    # exploring
+    Case(
+        "exploring",
+        "neither a run nor a pretrained model to explore",
+        ["explore"],
+        "Give vaekit explore one model: a run folder or --pretrained NAME.",
+    ),
+    Case(
+        "exploring",
+        "other data for a pretrained model",
+        ["explore", "--pretrained", "mnist-vae-2d", "--data", "digits"],
+        "--pretrained explores the test images shipped with the model.",
+    ),
+    Case(
+        "exploring",
+        "a folder to explore that is not a run",
+        ["explore", "nothing"],
+        "nothing is not a vaekit run folder: run.json is missing.",
+    ),
+    Case(
+        "exploring",
+        "a port out of range",
+        ["explore", "run", "--port", "70000"],
+        "The port must be a whole number from 0 (any free port) to 65535; got 70000.",
+    ),
+    Case(
+        "exploring",
+        "a port that is not a number",
+        ["explore", "run", "--port", "http"],
+        "argument --port: invalid int value: 'http'; see 'vaekit explore --help'.",
+    ),
+    Case(
+        "exploring",
+        "a port another program listens on",
+        ["explore", "run", "--port", "47813"],
+        "Cannot listen on 127.0.0.1:47813 (Address already in use); choose another --port, or "
+        "leave it out for a free one.",
+        lambda folder: (
+            run_folder()(folder),
+            HELD_LOCKS.append(__import__("socket").create_server(("127.0.0.1", 47813))),
+        ),
+    ),
+    Case(
+        "exploring",
+        "a semi_supervised run",
+        ["explore", "run"],
+        "vaekit explore takes a vae or an autoencoder run; a semi_supervised model decodes each "
+        "code with a class it infers, which the explorer does not choose yet.",
+        lambda folder: (
+            (folder / "run-table.csv").write_text(TABLE),
+            __import__("vaekit.runs").runs.train_run(
+                str(folder / "run-table.csv"),
+                model="semi_supervised",
+                out=folder / "run",
+                params={"max_epochs": 1},
+                pictures=False,
+                verbose=False,
+            ),
+        ),
+    ),
 ]
 for case in CASES:
     case.id = case.what.replace(" ", "-")
@@ -1267,6 +1413,18 @@ PYTHON_CASES = [
         "vaekit.VAE(max_epochs=1, verbose=False).fit(X).sample(2, condition=1)",
         "ConfigError",
         "This model was fitted without a condition; sample takes none.",
+    ),
+    PythonCase(
+        "TensorBoard log rows of another width",
+        "vaekit.VAE(verbose=False).fit(X, log_dir='logs', log_rows=X[:, :3])",
+        "DataError",
+        "log_rows: X has 3 features, but VAE is expecting 6 features as input.",
+    ),
+    PythonCase(
+        "TensorBoard log rows with another number of labels",
+        "vaekit.VAE(verbose=False).fit(X, log_dir='logs', log_rows=(X, y[:5]))",
+        "DataError",
+        "log_rows has 40 rows but 5 values of y.",
     ),
 ]
 

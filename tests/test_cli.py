@@ -24,6 +24,7 @@ COMMANDS = [
     "traverse",
     "score",
     "report",
+    "export",
     "demo",
 ]
 

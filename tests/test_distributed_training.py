@@ -120,6 +120,21 @@ def test_two_processes_and_one_train_the_same_recipe(tmp_path):
     assert state["processes"] == 2
 
 
+def test_two_processes_train_the_semi_supervised_recipe_of_one(tmp_path):
+    """M2's batches mix labelled rows, their classifier-only copies and unlabelled rows
+    enumerated over the classes: each process's share of them still adds up to one batch."""
+    common = ["digits", "--model", "semi_supervised", "--labels-kept", 50, "--max-epochs", 5]
+    common += ["--likelihood", "bernoulli", "--binarize", "dynamic", "--no-pictures", "--quiet"]
+    vaekit("train", *common, "--nproc", 2, "--out", "two", cwd=tmp_path)
+    vaekit(
+        "train", *common, "--out", "one", cwd=tmp_path, env={**ONE_THREAD, "OMP_NUM_THREADS": "2"}
+    )
+    two, one = (json.loads((tmp_path / name / "run.json").read_text()) for name in ("two", "one"))
+    assert two["epochs"] == one["epochs"] == 5
+    assert two["metrics"]["elbo"] == pytest.approx(one["metrics"]["elbo"], rel=0.01)
+    assert abs(two["metrics"]["accuracy"] - one["metrics"]["accuracy"]) < 0.1
+
+
 def wait_for_epoch(state: Path, epoch: int, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

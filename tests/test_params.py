@@ -33,6 +33,7 @@ BAD = {
     "channels": (),
     "encoder": "net",
     "decoder": "net",
+    "m1": "vae",
     "likelihood": "laplace",
     "sigma": "huge",
     "sigma_value": 0.0,

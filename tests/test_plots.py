@@ -101,10 +101,10 @@ def test_image_grid_defaults_and_overwrite(tmp_path):
 
 def test_display_range():
     near_unit = np.array([[-0.01, 0.5, 1.02]])
-    assert plots._value_range(None, near_unit) == (0.0, 1.0)
-    assert plots._value_range(None, np.array([[0.0, 16.0]])) == (0.0, 16.0)
-    assert plots._value_range((0, 16), near_unit) == (0.0, 16.0)
-    lo, hi = plots._value_range(None, np.full((2, 3), 4.0))  # a constant image still has a range
+    assert plots.display_range(None, near_unit) == (0.0, 1.0)
+    assert plots.display_range(None, np.array([[0.0, 16.0]])) == (0.0, 16.0)
+    assert plots.display_range((0, 16), near_unit) == (0.0, 16.0)
+    lo, hi = plots.display_range(None, np.full((2, 3), 4.0))  # a constant image still has a range
     assert lo < 4.0 < hi
 
 
@@ -131,7 +131,7 @@ def test_latent_scatter_many_or_named_classes(tmp_path):
 
 def test_principal_axes_project_onto_the_leading_directions():
     X = RNG.normal(size=(500, 4)) * np.array([5.0, 2.0, 0.5, 0.1])
-    mean, directions, share = plots._principal_axes(X + 3.0)
+    mean, directions, share = plots.principal_axes(X + 3.0)
     np.testing.assert_allclose(mean, 3.0, atol=0.5)
     np.testing.assert_allclose(directions[0], [1, 0, 0, 0], atol=0.05)  # signs are fixed
     np.testing.assert_allclose(directions[1], [0, 1, 0, 0], atol=0.05)

@@ -2,6 +2,7 @@
 conventions, partly labelled targets, saving, resuming and the refusals."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -152,3 +153,187 @@ def test_labels_fit_did_not_see_are_refused(digits_few_labels):
     model = vaekit.SemiSupervisedVAE(**FAST).fit(X[:200], np.where(kept[:200] == 9, -1, kept[:200]))
     with pytest.raises(DataError, match="which fit did not see"):
         model.transform(X[:3], np.array([9, 9, 9]))
+
+
+def test_the_bound_without_labels_is_m2s_and_below_log_p_x(digits_few_labels):
+    """elbo(X) is sum_y q(y|x) (ELBO(x, y) + log p(y)) + H(q(y|x)): below the bound with the
+    best q, log sum_y p(y) exp(ELBO(x, y)), which is below log p(x); elbo + kl is the expected
+    reconstruction term of the per-class bounds."""
+    X, _, kept = digits_few_labels
+    model = vaekit.SemiSupervisedVAE(**(FAST | {"max_epochs": 5})).fit(X[:300], kept[:300])
+    rows = X[300:330]
+    per_class = np.stack([model.elbo(rows, 3, y=np.full(len(rows), c)) for c in model.classes_], 1)
+    best_q = np.log(np.exp(per_class).mean(1))
+    bound = model.elbo(rows, 3)
+    assert (bound <= best_q + 1e-9).all() and (best_q - bound).max() > 1e-3
+    assert best_q.mean() < model.score_samples(rows, 500).mean()  # each an estimate: on average
+    q = model.predict_proba(rows)
+    kl_per_class = np.stack(
+        [model.kl_divergence(rows, 3, y=np.full(len(rows), c)) for c in model.classes_], 1
+    )
+    expected_reconstruction = (q * (per_class + kl_per_class)).sum(1)
+    np.testing.assert_allclose(
+        bound + model.kl_divergence(rows, 3), expected_reconstruction, rtol=1e-9
+    )
+
+
+def test_reconstruct_uses_the_label_or_the_classifiers_guess(digits_few_labels):
+    X, _, kept = digits_few_labels
+    model = vaekit.SemiSupervisedVAE(**FAST).fit(X[:200], kept[:200])
+    rows, guess = X[:6], model.predict(X[:6])
+    np.testing.assert_allclose(model.reconstruct(rows), model.reconstruct(rows, guess))
+    given = np.array([-1, -1, 3, 3, -1, 4])
+    completed = np.where(given == -1, guess, given)
+    np.testing.assert_allclose(model.reconstruct(rows, given), model.reconstruct(rows, completed))
+
+
+def test_a_run_keeps_a_balanced_seeded_few_labels(tmp_path, monkeypatch):
+    """vaekit train --model semi_supervised --labels-kept N: fit gets N labels, N / 10 of each
+    class (seeded by the run's seed), the rest -1; the run reports the held-out accuracy and
+    its command trains it again."""
+    from vaekit.runs import train_run
+
+    seen = {}
+    fit = vaekit.SemiSupervisedVAE.fit
+
+    def recording_fit(self, X, y=None, **kwargs):
+        seen["y"] = np.asarray(y)
+        return fit(self, X, y, **kwargs)
+
+    monkeypatch.setattr(vaekit.SemiSupervisedVAE, "fit", recording_fit)
+    params = {"n_components": 4, "hidden_sizes": (32,), "max_epochs": 2}
+    run = train_run(
+        "digits",
+        model="semi_supervised",
+        params=params,
+        labels_kept=30,
+        seed=3,
+        out=tmp_path / "run",
+        pictures=False,
+        verbose=False,
+    )
+    y = seen["y"]
+    labelled = y != -1
+    assert labelled.sum() == 30 and np.bincount(y[labelled].astype(int)).tolist() == [3] * 10
+    assert 0 <= run.info["metrics"]["accuracy"] <= 1
+    assert run.info["metrics"]["n_labelled"] == run.info["data"]["n_test"]
+    assert run.info["data"]["labels_kept"] == 30
+    assert "--model semi_supervised --seed 3 --labels-kept 30" in run.info["command"]
+
+
+STACK = dict(FAST, likelihood="gaussian", sigma="per_feature", max_epochs=3)
+
+
+def _m1(**params):
+    return vaekit.VAE(
+        **(dict(n_components=3, hidden_sizes=(16,), max_epochs=3, verbose=False) | params)
+    )
+
+
+def test_the_stack_draws_m1s_codes_in_training_and_takes_their_means_otherwise():
+    module = vaekit.SemiSupervisedVAE(**STACK, m1=_m1()).fit(*_few_digits(200)).module_
+    mean, log_var = torch.full((20000, 3), 0.5), torch.full((20000, 3), math.log(4.0))
+    rows = torch.cat([mean, log_var, torch.zeros(20000, 10)], 1)
+    module.train()
+    drawn = module.observed(rows, torch.Generator().manual_seed(0))[:, :3]
+    assert abs(drawn.mean().item() - 0.5) < 0.03 and abs(drawn.std().item() - 2.0) < 0.03
+    module.eval()
+    torch.testing.assert_close(module.observed(rows, torch.Generator())[:, :3], mean)
+
+
+def _few_digits(n):
+    X, y = load_digits(return_X_y=True)
+    kept = vaekit.keep_labels(y[:n], 30, random_state=0)
+    return X[:n] / 16, kept
+
+
+def test_m1_m2_reads_and_writes_rows_through_m1(tmp_path):
+    X, kept = _few_digits(200)
+    stack = vaekit.SemiSupervisedVAE(**STACK, m1=_m1()).fit(X, kept)
+    assert stack.n_features_in_ == 64 and stack.m1_.n_features_in_ == 64
+    assert stack.module_.likelihood.n_features == 3  # M2 models M1's 3-dimensional codes
+    assert stack.predict_proba(X[:5]).shape == (5, 10)
+    assert stack.transform(X[:5]).shape == (5, 4)
+    codes = stack.m1_.transform(X[:5])
+    m2_codes = vaekit.SemiSupervisedVAE.transform(stack, X[:5])
+    np.testing.assert_allclose(
+        stack.inverse_transform(m2_codes, stack.predict(X[:5])),
+        stack.m1_.inverse_transform(
+            super(vaekit.SemiSupervisedVAE, stack).inverse_transform(m2_codes, stack.predict(X[:5]))
+        ),
+    )
+    assert codes.shape == (5, 3)
+    assert stack.sample(4, condition=2).shape == (4, 64)
+    drawn = stack.sample(4, condition=2, mean=False)
+    assert set(np.unique(drawn)) <= {0.0, 1.0} or stack.m1_.likelihood != "bernoulli"
+    stack.save(tmp_path / "stack")
+    loaded = vaekit.load(tmp_path / "stack")
+    assert isinstance(loaded.m1, vaekit.VAE) and loaded.m1.get_params() == stack.m1_.get_params()
+    np.testing.assert_array_equal(loaded.predict_proba(X), stack.predict_proba(X))
+    np.testing.assert_array_equal(loaded.sample(3, condition=1), stack.sample(3, condition=1))
+    with pytest.raises(vaekit.exceptions.ConfigError, match="gives no log-likelihood of X"):
+        stack.score_samples(X[:3])
+    assert vaekit.evaluate(stack, X[:20], kept[:20]).keys() <= {
+        "n_examples",
+        "accuracy",
+        "n_labelled",
+        "squared_error",
+    }
+
+
+def test_a_frozen_m1_is_used_as_it_is():
+    from sklearn.frozen import FrozenEstimator
+
+    X, kept = _few_digits(200)
+    first = _m1(random_state=0).fit(X)
+    before = {k: v.clone() for k, v in first.module_.state_dict().items()}
+    stack = vaekit.SemiSupervisedVAE(**STACK, m1=FrozenEstimator(first)).fit(X, kept)
+    assert stack.m1_.estimator is first
+    for key, value in first.module_.state_dict().items():
+        assert torch.equal(value, before[key])
+
+
+@pytest.mark.parametrize("stop_in", ["m1", "m2"])
+def test_a_stopped_stack_resumes_bit_for_bit(tmp_path, stop_in):
+    X, kept = _few_digits(200)
+    params = dict(STACK, max_epochs=4)
+    whole = vaekit.SemiSupervisedVAE(**params, m1=_m1(max_epochs=4)).fit(X, kept)
+    with pytest.raises(_Stop):
+        if stop_in == "m1":  # M1 stopped after its second epoch
+            _m1(max_epochs=4, random_state=whole.m1_.random_state).fit(
+                X, checkpoint_dir=tmp_path / "state" / "m1", callback=_stop_after(2)
+            )
+        else:
+            vaekit.SemiSupervisedVAE(**params, m1=_m1(max_epochs=4)).fit(
+                X, kept, checkpoint_dir=tmp_path / "state", callback=_stop_after(2)
+            )
+    resumed = vaekit.SemiSupervisedVAE(**params, m1=_m1(max_epochs=4)).fit(
+        X, kept, checkpoint_dir=tmp_path / "state"
+    )
+    for model, other in ((resumed, whole), (resumed.m1_, whole.m1_)):
+        for a, b in zip(model.module_.parameters(), other.module_.parameters(), strict=True):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"likelihood": "bernoulli"}, "give it likelihood='gaussian'"),
+        ({"m1": "vae"}, "m1 must be a vaekit.VAE"),
+    ],
+)
+def test_a_stack_that_cannot_model_codes_is_refused(params, message):
+    X, kept = _few_digits(100)
+    with pytest.raises(vaekit.exceptions.ConfigError, match=message):
+        vaekit.SemiSupervisedVAE(**(STACK | {"m1": _m1()} | params)).fit(X, kept)
+
+
+def test_the_stack_example_of_the_docs_runs_as_written():
+    from pathlib import Path
+
+    page = Path(__file__).parents[1] / "docs" / "semi_supervised.md"
+    (block,) = re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
+    namespace: dict = {}
+    exec(compile(block, "semi_supervised.md", "exec"), namespace)
+    assert namespace["digits"].shape == (4, 64)
+    assert namespace["stack"].m1_.n_epochs_ == 5

@@ -13,6 +13,8 @@ from .estimators import (
 )
 from .evaluation import evaluate
 from .exceptions import ConfigError, DataError, ModelFileError, TrainingError, VaekitError
+from .export import export_onnx
+from .zoo import load_pretrained, pretrained_models
 
 __all__ = [
     "VAE",
@@ -26,6 +28,9 @@ __all__ = [
     "VAEImputer",
     "VaekitError",
     "evaluate",
+    "export_onnx",
     "keep_labels",
     "load",
+    "load_pretrained",
+    "pretrained_models",
 ]

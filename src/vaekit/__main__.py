@@ -1,7 +1,11 @@
-"""``python -m vaekit``: the ``vaekit`` command (so that ``torchrun -m vaekit train ...`` works)."""
+"""``python -m vaekit``: the ``vaekit`` command (so that ``torchrun -m vaekit train ...`` works).
+
+Importing this module runs nothing (the API reference's inspection imports every module).
+"""
 
 import sys
 
 from .cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

@@ -9,12 +9,22 @@ from __future__ import annotations
 import numpy as np
 
 from .estimators import LatentEstimator
+from .estimators.labels import partial_labels
 from .estimators.vae import ACTIVE_UNIT_THRESHOLD
 
 
 def _mean_and_sem(values: np.ndarray) -> tuple[float, float]:
     sem = values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else 0.0
     return float(values.mean()), float(sem)
+
+
+def _accuracy(estimator: LatentEstimator, X: np.ndarray, y) -> dict:
+    """The classifier's accuracy on the rows whose label is known (not -1), and their count."""
+    labelled = partial_labels(y, len(X), require_one=False)[1]
+    if not labelled.any():
+        return {}
+    accuracy = estimator.score(X[labelled], np.asarray(y)[labelled])
+    return {"accuracy": float(accuracy), "n_labelled": int(labelled.sum())}
 
 
 def evaluate(
@@ -36,13 +46,49 @@ def evaluate(
     bits per dimension. For both models: the squared reconstruction error (over the observed
     entries, for a model of missing values) and the reconstruction log-likelihood at the code,
     -log p(x | decoder(code)). A conditional model takes the rows' conditions as ``y``, and its
-    densities are of x given them. ``precision`` is
+    densities are of x given them. A classifier (the semi-supervised VAE) takes the rows' true
+    labels as ``y`` (-1 where unknown): its accuracy is over the labelled rows, and its
+    densities are of x alone (log p(x) sums over the classes). ``precision`` is
     ``score_samples``'s: where the networks of the importance-sampled log-likelihood run.
+
+    Parameters
+    ----------
+    estimator : VAE, Autoencoder or SemiSupervisedVAE
+        A fitted model.
+    X : array-like of shape (n, n_features)
+        Held-out rows.
+    y : array-like, optional
+        A conditional model's conditions of the rows, or a classifier's true labels (-1 where
+        unknown); ignored by other models.
+    n_samples : int, default=1000
+        K, the importance samples per row of the log-likelihood.
+    elbo_samples : int, default=10
+        Draws of z per row for the ELBO (and a KL without a closed form).
+    precision : {"fp64", "fp32"}, default="fp64"
+        The dtype the networks of the importance-sampled log-likelihood run in.
+
+    Returns
+    -------
+    dict
+        ``n_examples`` and ``squared_error`` (summed over features, averaged over rows) for
+        every model; ``reconstruction_nll_at_code`` (nats) for every model but the M1+M2
+        stack; for a VAE also ``log_likelihood`` and ``log_likelihood_sem``,
+        ``importance_samples``, ``elbo`` and ``elbo_sem``, ``reconstruction_nll``, ``kl``
+        (nats per row), ``kl_per_unit`` (a list, for a prior with a closed-form KL per unit),
+        ``active_units`` (and ``active_units_per_layer`` with ``upper_layers``),
+        ``posterior_mean_variance`` (a list) and ``bits_per_dim``; for a classifier given
+        labels, ``accuracy`` and ``n_labelled``.
     """
     X = np.asarray(X)
     result: dict = {"n_examples": len(X)}
+    if estimator.needs_labels:
+        if y is not None:
+            result |= _accuracy(estimator, X, y)
+        y = None
     recon = estimator.reconstruct(X, y)
     result["squared_error"] = float(np.nansum((recon - X) ** 2, axis=1).mean())  # observed
+    if estimator.needs_labels and not estimator.density_model:
+        return result  # the M1+M2 stack classifies M1's codes and has no density of x
     result["reconstruction_nll_at_code"] = float(-estimator.reconstruction_log_prob(X, y).mean())
     if not estimator.density_model:
         return result
@@ -51,10 +97,10 @@ def evaluate(
     elbo, elbo_sem = _mean_and_sem(estimator.elbo(X, elbo_samples, y=y))
     activity = estimator.layer_activity(X, y)
     spread = estimator.transform(X, y).var(0)
-    if estimator.module_.prior.closed_form_kl:
+    if estimator.module_.prior.closed_form_kl and not estimator.needs_labels:
         kl_units = estimator.kl_per_unit(X, y).mean(0)
         kl, per_unit = float(kl_units.sum()), {"kl_per_unit": kl_units.tolist()}
-    else:  # a mixture or latent layers above: no split over units; from the ELBO's draws
+    else:  # a mixture, latent layers above, or M2's (y, z): no split over units
         kl, per_unit = float(estimator.kl_divergence(X, elbo_samples, y=y).mean()), {}
     if len(activity) > 1:
         per_unit["active_units_per_layer"] = [

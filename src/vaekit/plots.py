@@ -28,9 +28,12 @@ from .io import write_atomic
 __all__ = [
     "comparison_bars",
     "image_grid",
+    "image_mosaic",
+    "image_tiles",
     "interpolation_strips",
     "latent_scatter",
     "manifold_grid",
+    "pairs_mosaic",
     "reconstruction_pairs",
     "standard_normal_grid",
     "tabular_samples",
@@ -90,7 +93,7 @@ def _image_shape(image_shape, n_features: int) -> tuple[int, int, int]:
     return shape  # type: ignore[return-value]
 
 
-def _value_range(value_range, *arrays: np.ndarray) -> tuple[float, float]:
+def display_range(value_range, *arrays: np.ndarray) -> tuple[float, float]:
     """The (low, high) values shown as black and white."""
     if value_range is not None:
         try:
@@ -109,7 +112,7 @@ def _value_range(value_range, *arrays: np.ndarray) -> tuple[float, float]:
     return lo, hi
 
 
-def _images(rows: np.ndarray, shape: tuple[int, int, int], value_range) -> np.ndarray:
+def as_pictures(rows: np.ndarray, shape: tuple[int, int, int], value_range) -> np.ndarray:
     """Flat rows as (n, H, W, C) images scaled to [0, 1] and clipped; RGBA images are shown
     as they look over a white page (C = 3)."""
     lo, hi = value_range
@@ -184,6 +187,45 @@ def _every(count: int, most: int = 15) -> int:
 # --- images ---------------------------------------------------------------------------------
 
 
+def image_tiles(
+    images, image_shape, *, value_range: tuple[float, float] | None = None
+) -> np.ndarray:
+    """Flat image rows as pictures: (n, H, W, C) floats in [0, 1], C = 1 or 3.
+
+    Parameters
+    ----------
+    images : array-like of shape (n, C*H*W)
+        The rows, finite.
+    image_shape : tuple of int
+        (C, H, W) with 1, 3 or 4 channels; RGBA comes back as it looks over white (C = 3).
+    value_range : (low, high), optional
+        The values shown as black and white (default: inferred from the rows).
+
+    Returns
+    -------
+    numpy.ndarray
+    """
+    rows = _rows(images, "images")
+    shape = _image_shape(image_shape, rows.shape[1])
+    return as_pictures(rows, shape, display_range(value_range, rows))
+
+
+def image_mosaic(
+    images,
+    image_shape,
+    *,
+    ncols: int | None = None,
+    value_range: tuple[float, float] | None = None,
+) -> np.ndarray:
+    """The picture ``image_grid`` draws, as an array: the rows of ``images`` tiled ``ncols``
+    per row (default: a near square) with grey gutters, (height, width, C) in [0, 1]."""
+    tiles = image_tiles(images, image_shape, value_range=value_range)
+    n = len(tiles)
+    ncols = math.ceil(math.sqrt(n)) if ncols is None else _positive_int(ncols, "ncols")
+    ncols = min(ncols, n)
+    return _mosaic(tiles, math.ceil(n / ncols), ncols)
+
+
 def image_grid(
     images,
     image_shape,
@@ -194,13 +236,8 @@ def image_grid(
     value_range: tuple[float, float] | None = None,
 ) -> Path:
     """Save the rows of ``images`` as a grid, ``ncols`` per row (default: a near square)."""
-    rows = _rows(images, "images")
-    shape = _image_shape(image_shape, rows.shape[1])
-    n = rows.shape[0]
-    ncols = math.ceil(math.sqrt(n)) if ncols is None else _positive_int(ncols, "ncols")
-    ncols = min(ncols, n)
-    tiles = _images(rows, shape, _value_range(value_range, rows))
-    fig, _ = _mosaic_figure(_mosaic(tiles, math.ceil(n / ncols), ncols), title)
+    mosaic = image_mosaic(images, image_shape, ncols=ncols, value_range=value_range)
+    fig, _ = _mosaic_figure(mosaic, title)
     return _save(fig, path)
 
 
@@ -219,6 +256,28 @@ def reconstruction_pairs(
     Both are shown on the originals' value range (or ``value_range``), so a reconstruction
     that overshoots the data is clipped rather than rescaled.
     """
+    mosaic = pairs_mosaic(
+        originals, reconstructions, image_shape, ncols=ncols, value_range=value_range
+    )
+    x = _rows(originals, "originals")  # checked by pairs_mosaic
+    height = _image_shape(image_shape, x.shape[1])[1]
+    n_pairs = math.ceil(len(x) / min(len(x), 10 if ncols is None else ncols))
+    fig, ax = _mosaic_figure(mosaic, title, margin=(1.3, 0.3))
+    ax.set_yticks(_centres(2 * n_pairs, height), ["original", "reconstruction"] * n_pairs)
+    ax.tick_params(axis="y", length=0)
+    return _save(fig, path)
+
+
+def pairs_mosaic(
+    originals,
+    reconstructions,
+    image_shape,
+    *,
+    ncols: int | None = None,
+    value_range: tuple[float, float] | None = None,
+) -> np.ndarray:
+    """The picture ``reconstruction_pairs`` draws, as an array: rows of ``ncols`` originals
+    (default 10), each with their reconstructions below, (height, width, C) in [0, 1]."""
     x = _rows(originals, "originals")
     x_hat = _rows(reconstructions, "reconstructions")
     if x.shape != x_hat.shape:
@@ -228,8 +287,8 @@ def reconstruction_pairs(
     shape = _image_shape(image_shape, x.shape[1])
     n = x.shape[0]
     ncols = min(n, 10 if ncols is None else _positive_int(ncols, "ncols"))
-    shown = _value_range(value_range, x)
-    a, b = _images(x, shape, shown), _images(x_hat, shape, shown)
+    shown = display_range(value_range, x)
+    a, b = as_pictures(x, shape, shown), as_pictures(x_hat, shape, shown)
     n_pairs = math.ceil(n / ncols)
     interleaved = []
     for p in range(n_pairs):
@@ -237,11 +296,7 @@ def reconstruction_pairs(
         for part in (a[block], b[block]):
             filler = np.full((ncols - len(part), *part.shape[1:]), _PAD_VALUE)
             interleaved.append(np.concatenate([part, filler]))
-    mosaic = _mosaic(np.concatenate(interleaved), 2 * n_pairs, ncols)
-    fig, ax = _mosaic_figure(mosaic, title, margin=(1.3, 0.3))
-    ax.set_yticks(_centres(2 * n_pairs, shape[1]), ["original", "reconstruction"] * n_pairs)
-    ax.tick_params(axis="y", length=0)
-    return _save(fig, path)
+    return _mosaic(np.concatenate(interleaved), 2 * n_pairs, ncols)
 
 
 def standard_normal_grid(n: int) -> np.ndarray:
@@ -286,7 +341,7 @@ def manifold_grid(
     grid = standard_normal_grid(n) if latents is None else _rows(latents, "latents")
     if grid.shape != (n * n, 2):
         raise DataError(f"latents must have shape ({n * n}, 2), got {grid.shape}.")
-    tiles = _images(rows, shape, _value_range(value_range, rows))
+    tiles = as_pictures(rows, shape, display_range(value_range, rows))
     fig, ax = _mosaic_figure(_mosaic(tiles, n, n), title, margin=(0.8, 0.7))
     step = _every(n)
     xs, ys = _centres(n, shape[2])[::step], _centres(n, shape[1])[::step]
@@ -310,7 +365,7 @@ def interpolation_strips(
     n_strips, n_steps, d = s.shape
     shape = _image_shape(image_shape, d)
     flat = s.reshape(n_strips * n_steps, d)
-    tiles = _images(flat, shape, _value_range(value_range, flat))
+    tiles = as_pictures(flat, shape, display_range(value_range, flat))
     fig, ax = _mosaic_figure(_mosaic(tiles, n_strips, n_steps), title, margin=(0.3, 0.5))
     if n_steps > 1:
         ends = _centres(n_steps, shape[2])[[0, -1]]
@@ -347,7 +402,7 @@ def traversal_grid(
     if len(units) != n_dims:
         raise ConfigError(f"units must name {n_dims} latent units, got {len(units)}.")
     shape = _image_shape(image_shape, rows.shape[1])
-    tiles = _images(rows, shape, _value_range(value_range, rows))
+    tiles = as_pictures(rows, shape, display_range(value_range, rows))
     fig, ax = _mosaic_figure(_mosaic(tiles, n_dims, n_steps), title, margin=(0.6, 0.5))
     ax.set_yticks(_centres(n_dims, shape[1]), [f"z{u + 1}" for u in units])
     ax.tick_params(axis="y", length=0)
@@ -364,7 +419,7 @@ def traversal_grid(
 # --- scatter plots --------------------------------------------------------------------------
 
 
-def _principal_axes(X: np.ndarray, k: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def principal_axes(X: np.ndarray, k: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean, the k leading principal directions (rows; sign-fixed) and their variance shares."""
     mean = X.mean(axis=0)
     _, s, vt = np.linalg.svd(X - mean, full_matrices=False)
@@ -381,7 +436,7 @@ def _principal_axes(X: np.ndarray, k: int = 2) -> tuple[np.ndarray, np.ndarray, 
     return mean, directions, share
 
 
-def _class_colors(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, list]:
+def class_colors(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, list]:
     """Class ids, each point's class index and one colour per class (tab10 / tab20 / viridis)."""
     classes, index = np.unique(labels, return_inverse=True)
     k = len(classes)
@@ -415,7 +470,7 @@ def latent_scatter(
         labels = np.asarray(labels).ravel()
         if labels.shape[0] != n:
             raise DataError(f"labels has {labels.shape[0]} entries but Z has {n} rows.")
-        classes, index, palette = _class_colors(labels)
+        classes, index, palette = class_colors(labels)
     fig = Figure(figsize=(6.4, 5.0), dpi=_DPI, layout="constrained")
     ax = fig.add_subplot()
     if dims == 1:
@@ -435,7 +490,7 @@ def latent_scatter(
             P = Z
             xlabel, ylabel = f"z1 of the {what}", f"z2 of the {what}"
         else:
-            mean, directions, share = _principal_axes(Z)
+            mean, directions, share = principal_axes(Z)
             P = (Z - mean) @ directions.T
             xlabel = f"PC 1 of the {what} ({share[0]:.0%} of variance)"
             ylabel = f"PC 2 of the {what} ({share[1]:.0%} of variance)"
@@ -492,7 +547,7 @@ def tabular_samples(data, samples, path: PathLike, *, title: str | None = None) 
             PX, PS = X, S
             xlabel, ylabel = "feature 1", "feature 2"
         else:
-            mean, directions, share = _principal_axes(X)
+            mean, directions, share = principal_axes(X)
             PX, PS = (X - mean) @ directions.T, (S - mean) @ directions.T
             xlabel = f"PC 1 of the data ({share[0]:.0%} of variance)"
             ylabel = f"PC 2 of the data ({share[1]:.0%} of variance)"

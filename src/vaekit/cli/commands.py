@@ -22,12 +22,14 @@ from ..engine.sources import count
 from ..estimators import AnomalyDetector
 from ..evaluation import evaluate
 from ..exceptions import ConfigError
+from ..export import DECODER_FILE, DESCRIPTION_FILE, ENCODER_FILE, export_onnx
 from ..io import write_atomic
 from ..runs import (
     Run,
     binarize_settings,
     build_report,
     data_defaults,
+    explore,
     held_out,
     in_memory,
     interpolate,
@@ -37,6 +39,9 @@ from ..runs import (
     train_run,
     traverse,
 )
+from ..runs.explorer import check_explorable
+from ..runs.explorer_server import check_port
+from ..zoo import load_pretrained, pretrained_models, pretrained_test_rows
 from .flags import RUN_OPTIONS, estimator_params, read_config
 from .launch import launch
 from .output import (
@@ -210,7 +215,7 @@ def cmd_impute(args) -> None:
         X, n_samples=args.samples, y=conditions, sample=args.draw, random_state=args.seed
     )
     holes = int(np.isnan(X).sum())
-    how = "drawn from p(x_mis | x_obs)" if args.draw else "their posterior means"
+    how = "draws from p(x_mis | x_obs)" if args.draw else "their posterior means"
     print(f"filled {count(holes, 'missing value')} with {how} (K={args.samples})")
     save_rows(filled, out, run, None)
 
@@ -303,6 +308,35 @@ def cmd_report(args) -> None:
     run = open_run(args.run)
     X, y, conditions = run.load_data(None, args.data_dir)
     print(f"report: {build_report(run, X, y, conditions)}")
+
+
+def cmd_export(args) -> None:
+    """vaekit export: the run's encoder and decoder as ONNX graphs, with model.json."""
+    out = Path(args.out) if args.out is not None else Path(args.run) / "onnx"
+    if out.exists() and not args.overwrite:
+        raise ConfigError(f"{out} already exists; choose another --out or pass --overwrite.")
+    run = open_run(args.run)
+    export_onnx(run.estimator, out, overwrite=args.overwrite)
+    print(f"wrote {ENCODER_FILE}, {DECODER_FILE} and {DESCRIPTION_FILE} to {out}")
+
+
+def cmd_explore(args) -> None:
+    """vaekit explore: serve the run's explorer page until Ctrl-C."""
+    check_port(args.port)  # the cheap refusals before any data is read
+    if (args.run is None) == (args.pretrained is None):
+        raise ConfigError("Give vaekit explore one model: a run folder or --pretrained NAME.")
+    if args.pretrained is not None:
+        if args.data is not None:
+            raise ConfigError("--pretrained explores the test images shipped with the model.")
+        model = load_pretrained(args.pretrained)
+        X, y = pretrained_test_rows()
+        shape = tuple(pretrained_models()[args.pretrained]["image_shape"])
+        explore(model, X, y, image_shape=shape, port=args.port, open_browser=not args.no_browser)
+        return
+    run = open_run(args.run)
+    check_explorable(run.estimator)
+    X, y, conditions = run.load_data(args.data, args.data_dir)
+    explore(run, X, y, conditions=conditions, port=args.port, open_browser=not args.no_browser)
 
 
 def cmd_compare(args) -> None:

@@ -29,7 +29,9 @@ RUN_OPTIONS = (
     "test_fraction",
     "seed",
     "checkpoint_every",
+    "log_dir",
     "condition",
+    "labels_kept",
 )
 
 #: Parameters that are no flag: networks cannot be typed, and the run sets the others from

@@ -31,6 +31,8 @@ EXAMPLES = {
     "traverse": "vaekit traverse runs/digits --steps 9 --out traversal.png",
     "score": "vaekit score runs/digits --data my_rows.csv --out scores.csv",
     "report": "vaekit report runs/digits",
+    "export": "vaekit export runs/digits --format onnx --out digits-onnx",
+    "explore": "vaekit explore runs/digits --port 8050",
     "compare": "vaekit compare digits --n-components 2 --out compare-digits",
     "demo": "vaekit demo --out runs/demo",
 }
@@ -121,7 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--model",
         choices=sorted(MODELS),
-        help="vae (default) or autoencoder (semi_supervised: from Python only, for now)",
+        help="vae (default), autoencoder, or semi_supervised (a classifier that learns from "
+        "few labels: see --labels-kept)",
     )
     train.add_argument(
         "--config", metavar="FILE", help="a TOML file with the same option names (flags win)"
@@ -160,6 +163,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="epochs between checkpoints of the training state (default: 1)",
     )
     train.add_argument(
+        "--log-dir",
+        metavar="DIR",
+        help="write TensorBoard logs into DIR: every epoch's losses, learning rate and KL "
+        "weight, pictures of image data and the held-out rows' codes for the projector; a "
+        "resumed run goes on logging there (needs pip install 'vaekit[tensorboard]'; "
+        "default: none)",
+    )
+    train.add_argument(
         "--resume",
         metavar="RUN",
         help="finish the interrupted run RUN from its last checkpoint (no other options)",
@@ -169,6 +180,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="{label,COLUMN[,COLUMN...]}",
         help="train a conditional VAE: on the data's labels (label), or on these columns of a "
         "table, taken out of its features as covariates (default: none)",
+    )
+    train.add_argument(
+        "--labels-kept",
+        type=positive_int,
+        metavar="N",
+        help="for --model semi_supervised: keep the labels of N training rows, the same number "
+        "of each class, drawn by --seed, and train on the others unlabelled (default: every "
+        "label the data give; -1 marks an unlabelled row)",
     )
     train.add_argument(
         "--quiet", action="store_true", help="no progress bar or progress lines while training"
@@ -363,6 +382,53 @@ def build_parser() -> argparse.ArgumentParser:
     report = command("report", commands.cmd_report, "Redraw a run's pictures and report.html.")
     report.add_argument("run", help=RUN_HELP)
     report.add_argument("--data-dir", help="folder holding dataset files")
+
+    export = command(
+        "export",
+        commands.cmd_export,
+        "Write a run's encoder and decoder as ONNX graphs, with model.json describing their "
+        "inputs, outputs and likelihood (needs pip install 'vaekit[onnx]').",
+    )
+    export.add_argument("run", help=RUN_HELP)
+    export.add_argument(
+        "--format",
+        choices=["onnx"],
+        default="onnx",
+        help="the format to write: onnx, the one there is so far (default: onnx)",
+    )
+    export.add_argument(
+        "--out",
+        metavar="DIR",
+        help="the folder to write encoder.onnx, decoder.onnx and model.json to (default: RUN/onnx)",
+    )
+    export.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+
+    explore = command(
+        "explore",
+        commands.cmd_explore,
+        "Explore a run's latent space in a web page on 127.0.0.1: the held-out rows' codes as "
+        "a map, the decoded example at any point (click or drag), a slider per latent unit, "
+        "interpolations, the condition of a conditional run.",
+    )
+    explore.add_argument("run", nargs="?", help=f"{RUN_HELP}; or give --pretrained")
+    explore.add_argument(
+        "--pretrained",
+        metavar="NAME",
+        help="explore a trained model shipped with vaekit instead of a run, on the MNIST test "
+        "images shipped with it (offline): mnist-vae-2d or mnist-vae-50d",
+    )
+    data_options(explore)
+    explore.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        help="the port on 127.0.0.1 to serve the page on (default: 0, any free port)",
+    )
+    explore.add_argument(
+        "--no-browser",
+        action="store_true",
+        help="only print the page's address; do not open it in the web browser",
+    )
 
     comp = command(
         "compare",

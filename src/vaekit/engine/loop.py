@@ -57,7 +57,9 @@ class TrainingOptions:
 
     ``annealed`` names module attributes set before every step from a warm-up (the KL weight);
     early stopping waits until each has reached its target. ``callback`` is called with each
-    epoch's history record, outside the epoch's timing.
+    epoch's history record, outside the epoch's timing. The record holds the epoch, every loss
+    term, ``skipped_steps``, the ``val_`` terms, ``learning_rate`` (the rate of the epoch's last
+    step) and ``seconds``.
     """
 
     batch_size: int = 128
@@ -168,6 +170,7 @@ class Trainer:
         self.budget = options.budget
         self.params = [p for group in self.optimizer.param_groups for p in group["params"]]
         self.term_names: list[str] | None = None
+        self.learning_rate = options.learning_rate  # the last step's, for the record
         self.step_seconds = 0.0  # rank 0's mean step time in the last epoch (see elapsed)
         self.state = self.load_state()
         self.state.streak = self.state.streak.to(self.device)
@@ -204,6 +207,7 @@ class Trainer:
         lr = self.options.learning_rate * self.lr_factor(self.budget.progress(clock))
         for group in self.optimizer.param_groups:
             group["lr"] = lr
+        self.learning_rate = float(lr)
         for name, schedule in self.options.annealed.items():
             setattr(self.module, name, schedule(clock))
 
@@ -358,6 +362,7 @@ class Trainer:
             raise TrainingError(f"{err} The weights of epoch {epoch} were restored.") from None
         if self.val_rows is not None:
             record |= self.validate()
+        record["learning_rate"] = self.learning_rate
         record["seconds"] = broadcast(time.perf_counter() - start, self.world)  # one budget
         state.history.append(record)
         state.epoch = epoch + 1

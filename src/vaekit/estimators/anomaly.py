@@ -111,12 +111,37 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
 
     # ---- fitting --------------------------------------------------------------------------
     def fit(self, X, y=None):
-        """Train a clone of ``estimator`` on the rows of X (y is ignored) and set ``offset_``."""
+        """Train a clone of ``estimator`` on the rows of X (y is ignored) and set ``offset_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, n_features)
+            Rows assumed mostly normal.
+        y : None
+            Ignored, as in scikit-learn's outlier detectors.
+
+        Returns
+        -------
+        self
+        """
         self._fit(X)
         return self
 
     def fit_predict(self, X, y=None) -> np.ndarray:
-        """``fit(X).predict(X)``, reusing the training scores: +1 inlier, -1 outlier."""
+        """``fit(X).predict(X)``, reusing the training scores: +1 inlier, -1 outlier.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, n_features)
+            Rows assumed mostly normal.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        ndarray of shape (n,)
+            +1 for the training rows scored at or above ``offset_``, -1 for the others.
+        """
         return self._predict_from(self._fit(X))
 
     def _fit(self, X) -> np.ndarray:
@@ -145,6 +170,24 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         ``100 * contamination`` percentile of the scores of ``X_reference`` (rows assumed
         mostly normal, e.g. held-out rows of the training data). Scores are reproducible when
         the model has an integer ``random_state``.
+
+        Parameters
+        ----------
+        fitted_estimator : VAE or Autoencoder
+            A fitted model (``vaekit.load(folder)``, say).
+        X_reference : array-like of shape (n_reference, n_features)
+            Rows assumed mostly normal, from which ``offset_`` is taken.
+        score_type : {"log_likelihood", "elbo", "reconstruction"}, default="log_likelihood"
+            The score of a row, as in ``AnomalyDetector``.
+        contamination : float, default=0.1
+            The expected fraction of outliers, in (0, 0.5].
+        n_importance_samples : int, default=1000
+            K for ``score_type="log_likelihood"``.
+
+        Returns
+        -------
+        AnomalyDetector
+            A fitted detector.
         """
         detector = cls(
             fitted_estimator,
@@ -179,16 +222,50 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         return -np.einsum("ij,ij->i", error, error)
 
     def score_samples(self, X) -> np.ndarray:
-        """The score of each row; higher means more normal (nats, or minus squared error)."""
+        """The score of each row; higher means more normal (nats, or minus squared error).
+
+        Parameters
+        ----------
+        X : array-like of shape (n, n_features)
+            The rows to score.
+
+        Returns
+        -------
+        ndarray of shape (n,)
+            log p(x) or the ELBO in nats, or minus the squared reconstruction error summed
+            over features, as ``score_type`` says.
+        """
         check_is_fitted(self)
         return self._scores(self._validate(X, reset=False))
 
     def decision_function(self, X) -> np.ndarray:
-        """``score_samples(X) - offset_``: negative for outliers."""
+        """``score_samples(X) - offset_``: negative for outliers.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, n_features)
+            The rows to score.
+
+        Returns
+        -------
+        ndarray of shape (n,)
+            Each row's score minus ``offset_``, in the score's units.
+        """
         return self.score_samples(X) - self.offset_
 
     def predict(self, X) -> np.ndarray:
-        """+1 for inliers, -1 for outliers (``decision_function(X) < 0``)."""
+        """+1 for inliers, -1 for outliers (``decision_function(X) < 0``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n, n_features)
+            The rows to classify.
+
+        Returns
+        -------
+        ndarray of shape (n,)
+            +1 or -1 for each row.
+        """
         return self._predict_from(self.score_samples(X))
 
     def _predict_from(self, scores: np.ndarray) -> np.ndarray:

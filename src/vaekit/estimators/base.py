@@ -7,6 +7,7 @@ Training runs in float32; inference on a float64 copy of the module; results are
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import warnings
@@ -33,6 +34,7 @@ from ..engine.distributed import (
     gather_rows,
     join,
     local_device,
+    on_main,
     together,
 )
 from ..engine.loop import TrainingOptions, TrainingResult, train
@@ -54,6 +56,7 @@ TUPLE_PARAMS = ("hidden_sizes", "channels", "image_shape", "upper_layers", "uppe
 SCALER_MEAN, SCALER_SCALE = "scaler.mean", "scaler.scale"  # saved beside the module's weights
 EXTRA_PREFIXES = ("scaler.", "gmm.")  # the saved tensors that are not the module's
 RUNTIME_PARAMS = ("verbose", "device")  # where and how loudly: not part of a fit's identity
+NESTED_FOLDER = "saved_in"  # config.json's mark of a parameter saved as a model folder inside
 
 
 def require(condition: bool, message: str) -> None:
@@ -232,6 +235,8 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         checkpoint_dir: str | os.PathLike | None = None,
         checkpoint_every: int = 1,
         callback: Callable[[dict], None] | None = None,
+        log_dir: str | os.PathLike | None = None,
+        log_rows=None,
     ):
         """Fit the model to the rows of X (and their conditions y). Returns self.
 
@@ -256,6 +261,18 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         callback : callable, optional
             Called after every epoch with that epoch's history record (a dict); the time it
             takes does not count as training time.
+        log_dir : path, optional
+            Write TensorBoard logs into this folder (it needs ``pip install
+            'vaekit[tensorboard]'``): every epoch's history record as scalars, with the KL
+            weight, at steps that are epoch numbers (a resumed fit continues the curves);
+            pictures of samples and reconstructions for image data (``image_shape``, or a
+            convolutional model) at epoch 1, every 10 epochs and of the weights kept; and the
+            codes of ``log_rows`` for the projector. See docs/tensorboard.md.
+        log_rows : array-like, or tuple (rows, y), optional
+            With ``log_dir``: the rows (held-out ones, say) whose reconstructions are pictured
+            and whose codes go to the projector (up to 2000, evenly spaced), with what ``y``
+            is to ``fit`` for them: a conditional model's conditions, else labels for the
+            projector. Default: X and y.
 
         Returns
         -------
@@ -270,6 +287,10 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         process takes the GPU of its local rank. See docs/distributed.md.
         """
         self._check_params()
+        if log_dir is not None:
+            from .tensorboard import TensorBoardLog, check_log_dir  # tensorboard is optional
+
+            on_main(lambda: check_log_dir(log_dir))
         world = join()  # under torchrun: the process group, one GPU per process
         device = local_device(resolve_device(self.device), world)
         check_precision(self.precision, device)
@@ -290,6 +311,9 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             self.module_ = self._build_module(self.n_features_in_)
             _fit_library(self.module_.likelihood, source, self.n_features_in_)
             self.module_.to(device)
+        log = None
+        if log_dir is not None:
+            log = TensorBoardLog(self, log_dir, (X, y) if log_rows is None else log_rows)
         options = TrainingOptions(
             batch_size=self.batch_size,
             learning_rate=self.learning_rate,
@@ -302,14 +326,17 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             precision=self.precision,
             device=device,
             annealed=self._annealed(),
-            callback=callback,
+            callback=callback if log is None else log.before(callback),
             verbose=self.verbose,
         )
-        result = train(self.module_, source, options, generator, checkpoint)
-        self.history_, self.n_epochs_ = result.history, len(result.history)
-        self.stopped_by_, self.best_epoch_ = result.stopped_by, result.best_epoch
-        _warn_if_still_improving(result)
-        self._fit_extra(source, generator)
+        with contextlib.nullcontext() if log is None else log:
+            result = train(self.module_, source, options, generator, checkpoint)
+            self.history_, self.n_epochs_ = result.history, len(result.history)
+            self.stopped_by_, self.best_epoch_ = result.stopped_by, result.best_epoch
+            _warn_if_still_improving(result)
+            self._fit_extra(source, generator)
+            if log is not None:
+                log.finish()
         return self
 
     def _annealed(self) -> dict[str, Warmup]:
@@ -401,21 +428,60 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """The deterministic latent code of each row: (n_samples, n_components).
 
         A conditional model takes the rows' conditions as ``y``; others ignore it.
+
+        Parameters
+        ----------
+        X : array-like, memory map, scipy.sparse matrix or DataSource of shape (n, n_features)
+            The rows to encode, in the units ``fit`` saw.
+        y : array-like, optional
+            The rows' conditions, for a conditional model; ignored otherwise.
+
+        Returns
+        -------
+        ndarray of shape (n, n_components)
+            The posterior means (a VAE) or the codes (an autoencoder), float64.
         """
         check_is_fitted(self)
         return self._map_data(lambda m, b: m.embed(b), X, y=y)
 
     def fit_transform(self, X, y=None, **fit_params) -> np.ndarray:
-        """``fit(X, y)``, then the codes of X (given their conditions y, if conditional)."""
+        """``fit(X, y)``, then the codes of X (given their conditions y, if conditional).
+
+        Parameters
+        ----------
+        X : array-like, memory map, scipy.sparse matrix or DataSource of shape (n, n_features)
+            The training rows, as in ``fit``.
+        y : array-like, optional
+            The rows' conditions, for a conditional model; ignored otherwise.
+        **fit_params
+            ``fit``'s keyword arguments (``checkpoint_dir``, ``callback``, ...).
+
+        Returns
+        -------
+        ndarray of shape (n, n_components)
+            ``transform(X, y)`` of the fitted model.
+        """
         return self.fit(X, y, **fit_params).transform(X, y)
 
     def inverse_transform(self, X, y=None) -> np.ndarray:
         """The decoder mean E[x|z] for each row of latent codes: (n_samples, n_features).
 
         A conditional model decodes each code with its condition, given as ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, n_components)
+            Latent codes z.
+        y : array-like, optional
+            The codes' conditions, for a conditional model; ignored otherwise.
+
+        Returns
+        -------
+        ndarray of shape (n, n_features)
+            E[x|z] in the data's units (a standardisation undone), float64.
         """
         check_is_fitted(self)
-        Z = _check_latent(X, self.n_components)
+        Z = check_latent(X, self.n_components)
         if getattr(self, "condition", None) is not None:
             Z = with_conditions(self, as_source(Z.astype(np.float32)), y)
         return self._to_data_space(
@@ -423,7 +489,20 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         )
 
     def reconstruct(self, X, y=None) -> np.ndarray:
-        """Decode the code of each row: ``inverse_transform(transform(X, y), y)``."""
+        """Decode the code of each row: ``inverse_transform(transform(X, y), y)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, n_features)
+            The rows to reconstruct.
+        y : array-like, optional
+            The rows' conditions, for a conditional model; ignored otherwise.
+
+        Returns
+        -------
+        ndarray of shape (n, n_features)
+            The decoder mean at each row's code, in the data's units.
+        """
         return self.inverse_transform(self.transform(X, y), y)
 
     def reconstruction_log_prob(self, X, y=None) -> np.ndarray:
@@ -432,6 +511,18 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         Not a density of x (the code depends on x); a density of the data's units, as
         ``score_samples`` is, when ``standardize=True``. A conditional model takes the rows'
         conditions as ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, n_features)
+            The rows.
+        y : array-like, optional
+            The rows' conditions, for a conditional model; ignored otherwise.
+
+        Returns
+        -------
+        ndarray of shape (n,)
+            log p(x | decoder(code of x)) of each row, in nats.
         """
         check_is_fitted(self)
         log_p = self._map_data(lambda m, b: m.reconstruction_log_prob(b), X, y=y)
@@ -443,9 +534,28 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     # ---- saving ------------------------------------------------------------------------------
     def save(self, folder: str | os.PathLike) -> Path:
-        """Save to a folder (config.json, model.safetensors, metrics.jsonl); nothing is pickled."""
+        """Save to a folder (config.json, model.safetensors, metrics.jsonl); nothing is pickled.
+
+        A parameter that is itself an estimator (the M1 of an M1+M2 stack) is saved fitted, as
+        its own model folder inside this one, named after the parameter.
+
+        Parameters
+        ----------
+        folder : path
+            The folder to write; it is created if missing, and files of an earlier save there
+            are replaced (each through a temporary file and a rename).
+
+        Returns
+        -------
+        pathlib.Path
+            The folder. ``vaekit.load(folder)`` reads it back.
+        """
         check_is_fitted(self)
         params = self.get_params(deep=False)
+        for name, value in params.items():
+            if isinstance(value, BaseEstimator):
+                getattr(self, f"{name}_").save(Path(folder) / name)
+                params[name] = {NESTED_FOLDER: name}
         custom = params.pop("encoder", None) is not None
         params.pop("decoder", None)
         if not isinstance(params["random_state"], (Integral, type(None))):
@@ -491,7 +601,9 @@ def _fit_library(likelihood: Likelihood, source: DataSource, n_features: int) ->
         likelihood.fit_library(np.concatenate(totals))
 
 
-def _check_latent(Z, n_components: int) -> np.ndarray:
+def check_latent(Z, n_components: int) -> np.ndarray:
+    """Latent codes as a checked float array of ``n_components`` columns; DataError or
+    ConfigError in one sentence otherwise."""
     try:
         Z = check_array(Z, dtype=[np.float32, np.float64])
     except ValueError as err:

@@ -129,6 +129,19 @@ class VAEImputer(TransformerMixin, BaseEstimator):
         """Train a clone of ``estimator`` on the observed entries of X (y is ignored).
 
         ``fit_params`` go to the VAE's ``fit`` (``checkpoint_dir`` to resume a long fit).
+
+        Parameters
+        ----------
+        X : array-like of shape (n, n_features)
+            Rows with missing values (``missing_values``).
+        y : None
+            Ignored.
+        **fit_params
+            Keyword arguments of ``VAE.fit``.
+
+        Returns
+        -------
+        self
         """
         template = default_vae() if self.estimator is None else self.estimator
         self._check_params(template)
@@ -142,6 +155,18 @@ class VAEImputer(TransformerMixin, BaseEstimator):
         """An imputer around a VAE already trained with ``missing="ignore"``; no training.
 
         ``params`` are the imputer's other parameters (``n_importance_samples``, ...).
+
+        Parameters
+        ----------
+        fitted_estimator : VAE
+            A VAE fitted with ``missing="ignore"`` (``vaekit.load(folder)``, say).
+        **params
+            The imputer's other parameters.
+
+        Returns
+        -------
+        VAEImputer
+            A fitted imputer around ``fitted_estimator``.
         """
         imputer = cls(fitted_estimator, **params)
         imputer._check_params(fitted_estimator)
@@ -158,7 +183,18 @@ class VAEImputer(TransformerMixin, BaseEstimator):
         return imputer
 
     def transform(self, X) -> np.ndarray:
-        """X with every missing value filled in: (n_samples, n_features) float64."""
+        """X with every missing value filled in: (n_samples, n_features) float64.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, n_features)
+            Rows with missing values (``missing_values``); every row needs an observed entry.
+
+        Returns
+        -------
+        ndarray of shape (n, n_features)
+            The rows, complete: observed entries unchanged, missing ones filled in.
+        """
         check_is_fitted(self)
         X = self._with_nan(X, reset=False)
         return self.estimator_.impute(
@@ -169,5 +205,20 @@ class VAEImputer(TransformerMixin, BaseEstimator):
         )
 
     def fit_transform(self, X, y=None, **fit_params) -> np.ndarray:
-        """``fit(X).transform(X)``."""
+        """``fit(X).transform(X)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, n_features)
+            Rows with missing values (``missing_values``).
+        y : None
+            Ignored.
+        **fit_params
+            Keyword arguments of ``VAE.fit``.
+
+        Returns
+        -------
+        ndarray of shape (n, n_features)
+            The rows, complete.
+        """
         return self.fit(X, **fit_params).transform(X)

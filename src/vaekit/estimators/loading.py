@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import inspect
 import os
+from pathlib import Path
 
 import torch
+from sklearn.base import clone
 from torch import nn
 
 from ..engine.devices import resolve_device
 from ..exceptions import ConfigError, ModelFileError
 from ..io import load_folder
-from .base import EXTRA_PREFIXES, TUPLE_PARAMS, LatentEstimator
+from .base import EXTRA_PREFIXES, NESTED_FOLDER, TUPLE_PARAMS, LatentEstimator
 from .conditions import restore_conditions
 from .params import is_int
 from .registry import class_by_estimator_name
@@ -75,8 +77,12 @@ def load(
     }
     if device is not None:
         params["device"] = device
+    nested = _load_nested(folder, params, device)
+    params |= {name: clone(model) for name, model in nested.items()}
     networks = {"encoder": encoder, "decoder": decoder} if "encoder" in signature else {}
     estimator = cls(**params, **networks)
+    for name, model in nested.items():
+        setattr(estimator, f"{name}_", model)
     extra = {k: tensors.pop(k) for k in list(tensors) if k.startswith(EXTRA_PREFIXES)}
     estimator.n_features_in_ = n_features
     try:
@@ -103,6 +109,17 @@ def load(
     estimator.history_ = history
     estimator.n_epochs_ = len(history)
     return estimator
+
+
+def _load_nested(folder, params: dict, device: str | None) -> dict[str, LatentEstimator]:
+    """The fitted estimators saved as model folders inside ``folder``, by parameter name."""
+    nested = {}
+    for name, value in params.items():
+        if isinstance(value, dict) and value == {NESTED_FOLDER: name}:
+            nested[name] = load(Path(folder) / name, device=device)
+        elif isinstance(value, dict):
+            raise ModelFileError(f"{folder}/config.json has a malformed parameter {name}.")
+    return nested
 
 
 def _check_tensors(saved: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> None:

@@ -193,6 +193,18 @@ _DECLARATIONS = (
         "encoder must be a torch.nn.Module or None.",
     ),
     Param(
+        "m1",
+        "vaekit.VAE or None",
+        "The first model of Kingma et al. (2014)'s M1+M2 stack: a VAE (M1) fitted on X first, "
+        "without labels, whose codes the semi-supervised model (M2) then models in place of X. "
+        "M2 learns from a fresh draw of each row's code from q(z1|x) at every step, and "
+        "classifies, embeds and generates through M1's posterior means and decoder. A fitted "
+        "VAE wrapped in ``sklearn.frozen.FrozenEstimator`` is used as it is. Give M2 a "
+        "Gaussian likelihood for the codes.",
+        lambda v: v is None or type(v).__name__ in ("VAE", "FrozenEstimator"),
+        "m1 must be a vaekit.VAE (or a fitted one in sklearn.frozen.FrozenEstimator) or None.",
+    ),
+    Param(
         "decoder",
         "torch.nn.Module or None",
         "Your own decoder network: it maps (N, n_components) to (N, heads * n_features), where "
@@ -379,7 +391,7 @@ _DECLARATIONS = (
     _positive_int(
         "gmm_components",
         "Components of the Gaussian mixture fitted, after training, to the posterior means of "
-        "the training rows (the aggregate posterior; a random 100,000 of them on larger data); "
+        "the training rows (the aggregate posterior; a random 10,000 of them on larger data); "
         "``sample(sampler='gmm')`` draws z from it.",
     ),
     _positive_int("batch_size", "Rows per training step."),

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 
 import numpy as np
 import torch
 from scipy.special import logsumexp
 from sklearn.base import ClassifierMixin
+from sklearn.frozen import FrozenEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from ..engine.sources import ColumnsBeside, DataSource, SubsetSource
+from ..engine.sources import ColumnsBeside, DataSource, SubsetSource, as_source
 from ..model.nets import build_networks
 from ..model.semi_supervised import SemiSupervisedModule
-from .base import LatentEstimator, require, seed_from
+from .base import LatentEstimator, require, seed_from, seeded_clone
 from .conditions import encode_conditions
 from .labels import partial_labels
 from .params import document
@@ -42,6 +45,13 @@ class SemiSupervisedVAE(ClassifierMixin, VAE):
     Every row trains; there is no validation split or early stopping (the labels are too few
     to hold any out): training runs for ``max_epochs`` or ``max_time``.
 
+    With ``m1`` it is the paper's M1+M2 stack: a VAE (M1) is fitted on X first, without labels,
+    and M2 models its codes z1 in place of X, learning from a fresh draw of each row's z1 from
+    q(z1|x) at every step. ``predict``, ``transform`` and the rest read X through M1's
+    posterior means; ``sample`` and ``inverse_transform`` decode through M2 and then M1. The
+    stack gives no density of X (``score_samples``, ``elbo``, ``kl_divergence`` and
+    ``reconstruction_log_prob`` refuse): its M2 is a density of M1's codes.
+
     Attributes
     ----------
     module_ : SemiSupervisedModule
@@ -53,6 +63,8 @@ class SemiSupervisedVAE(ClassifierMixin, VAE):
         the epoch, the labelled rows' copies included).
     n_epochs_ : int
         Epochs trained.
+    m1_ : VAE
+        With ``m1``: the fitted first model of the stack.
     stopped_by_ : {"max_epochs", "max_time"}
         Which budget ended training.
     best_epoch_ : int
@@ -87,6 +99,7 @@ class SemiSupervisedVAE(ClassifierMixin, VAE):
         binarize: float | str | None = None,
         standardize: bool = False,
         classifier_weight: float = 0.1,
+        m1=None,
         n_samples: int = 1,
         beta: float = 1.0,
         warmup_epochs: int = 0,
@@ -118,6 +131,7 @@ class SemiSupervisedVAE(ClassifierMixin, VAE):
         self.binarize = binarize
         self.standardize = standardize
         self.classifier_weight = classifier_weight
+        self.m1 = m1
         self.n_samples = n_samples
         self.beta = beta
         self.warmup_epochs = warmup_epochs
@@ -138,6 +152,97 @@ class SemiSupervisedVAE(ClassifierMixin, VAE):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = False
         return tags
+
+    @property
+    def density_model(self) -> bool:
+        """M2 is a density model of its rows; the M1+M2 stack is one of M1's codes only."""
+        return self.m1 is None
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if self.m1 is not None:
+            require(
+                self.likelihood == "gaussian" and self.binarize is None and not self.standardize,
+                "With m1, M2 models M1's real-valued codes: give it likelihood='gaussian', "
+                "binarize=None and standardize=False.",
+            )
+
+    # ---- the M1+M2 stack ------------------------------------------------------------------
+    def fit(
+        self,
+        X,
+        y=None,
+        *,
+        checkpoint_dir: str | os.PathLike | None = None,
+        checkpoint_every: int = 1,
+        **fit_params,
+    ):
+        """Fit the classifier and generator to the rows of X and their labels y (-1 where
+        unknown). Returns self.
+
+        With ``m1``, M1 is fitted on X first (its training state in ``checkpoint_dir/m1``, M2's
+        in ``checkpoint_dir/m2``, so a stopped fit resumes in either); the other ``fit_params``
+        (``callback``, ...: see ``VAE.fit``) are M2's.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, n_features)
+            The training rows, labelled or not.
+        y : array-like of shape (n,)
+            Each row's class label, -1 where unknown (``"-1"`` in an array of strings); at
+            least one row must have a label.
+        checkpoint_dir : path, optional
+            Where the training state is saved and resumed from, as in ``VAE.fit``.
+        checkpoint_every : int, default=1
+            Epochs between checkpoints.
+        **fit_params
+            Other keyword arguments of ``VAE.fit`` (``callback``, ``log_dir``, ...), for M2.
+
+        Returns
+        -------
+        self
+        """
+        if self.m1 is None:
+            return super().fit(
+                X, y, checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every, **fit_params
+            )
+        self._check_params()
+        if isinstance(self.m1, FrozenEstimator):
+            self.m1_ = self.m1
+        else:
+            self.m1_ = seeded_clone(self.m1, self.random_state)
+        self.m1_.fit(
+            X, None, checkpoint_dir=_part(checkpoint_dir, "m1"), checkpoint_every=checkpoint_every
+        )
+        return super().fit(
+            X,
+            y,
+            checkpoint_dir=_part(checkpoint_dir, "m2"),
+            checkpoint_every=checkpoint_every,
+            **fit_params,
+        )
+
+    def _prepare(self, X, reset: bool, y=None) -> DataSource:
+        """M2's rows: X itself, or with ``m1`` each row's code under M1 (in training, the mean
+        and log-variance of q(z1|x), for M2 to draw from; else the mean)."""
+        if self.m1 is None:
+            return super()._prepare(X, reset, y)
+        mean, variance = self.m1_.posterior(X)
+        if reset:
+            self.n_features_in_ = self.m1_.n_features_in_
+        rows = np.hstack([mean, np.log(variance)]) if reset else mean
+        return self._beside(as_source(rows.astype(np.float32)), y, reset)
+
+    def _build_module(self, n_features: int):
+        """M2 over the rows, or over M1's codes."""
+        return super()._build_module(n_features if self.m1 is None else self.m1_.n_components)
+
+    def _stack_has_no_density(self, what: str) -> None:
+        require(
+            self.m1 is None,
+            f"The M1+M2 stack gives no {what} of X: its M2 models M1's codes; for densities of "
+            "X use its m1_ (a VAE), or M2 without m1.",
+        )
 
     # ---- the model and its training rows --------------------------------------------------
     def _make_module(self, encoder, decoder, likelihood, n_features) -> SemiSupervisedModule:
@@ -163,6 +268,7 @@ class SemiSupervisedVAE(ClassifierMixin, VAE):
             n_samples=self.n_samples,
             kl_weight=float(self.beta),
             dynamic_binarization=self.binarize == "dynamic",
+            input_draws=self.m1 is not None,
         )
 
     def _beside(self, prepared: DataSource, y, reset: bool) -> DataSource:
@@ -213,19 +319,121 @@ class SemiSupervisedVAE(ClassifierMixin, VAE):
 
     def predict_proba(self, X) -> np.ndarray:
         """q(y|x) of every class for each row: (n_samples, n_classes), columns in the order of
-        ``classes_``."""
+        ``classes_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, n_features)
+            The rows.
+
+        Returns
+        -------
+        ndarray of shape (n, n_classes)
+            The class probabilities; each row sums to 1.
+        """
         check_is_fitted(self)
         return self._map_data(lambda m, b: m.class_log_prob(m.split(b)[0]).exp(), X)
 
     def predict_log_proba(self, X) -> np.ndarray:
-        """log q(y|x) of every class for each row: (n_samples, n_classes)."""
+        """log q(y|x) of every class for each row: (n_samples, n_classes).
+
+        Parameters
+        ----------
+        X : array-like of shape (n, n_features)
+            The rows.
+
+        Returns
+        -------
+        ndarray of shape (n, n_classes)
+            The log-probabilities, in nats, columns in the order of ``classes_``.
+        """
         check_is_fitted(self)
         return self._map_data(lambda m, b: m.class_log_prob(m.split(b)[0]), X)
 
     def predict(self, X) -> np.ndarray:
-        """The most probable class of each row under q(y|x)."""
+        """The most probable class of each row under q(y|x).
+
+        Parameters
+        ----------
+        X : array-like of shape (n, n_features)
+            The rows.
+
+        Returns
+        -------
+        ndarray of shape (n,)
+            A class of ``classes_`` for each row.
+        """
         check_is_fitted(self)
         return self.classes_[self.predict_log_proba(X).argmax(1)]
+
+    def _labels_or_guess(self, X, y) -> np.ndarray:
+        """Each row's label where ``y`` gives one (not -1), else the classifier's best guess."""
+        guess = self.predict(X)
+        if y is None:
+            return guess
+        labels, labelled = partial_labels(y, len(guess), require_one=False)
+        guess = guess.astype(object) if labels.dtype.kind in "UO" else guess
+        guess[labelled] = labels
+        return guess
+
+    def reconstruct(self, X, y=None) -> np.ndarray:
+        """Decode the code of each row with its label (-1, or no ``y``: the classifier's most
+        probable class): (n_samples, n_features).
+
+        Parameters
+        ----------
+        X : array-like of shape (n, n_features)
+            The rows.
+        y : array-like of shape (n,), optional
+            The rows' labels, -1 where unknown; an unknown label (or no ``y``) is the
+            classifier's most probable class.
+
+        Returns
+        -------
+        ndarray of shape (n, n_features)
+            The reconstructions, in the data's units.
+        """
+        check_is_fitted(self)
+        labels = self._labels_or_guess(X, y)
+        return self.inverse_transform(self.transform(X, labels), labels)
+
+    def inverse_transform(self, X, y=None) -> np.ndarray:
+        """The decoder mean E[x|z, y] of each row of codes z given its label y; with ``m1``,
+        M2's mean code decoded by M1's mean.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, n_components)
+            Latent codes z.
+        y : array-like of shape (n,)
+            The class of each code.
+
+        Returns
+        -------
+        ndarray of shape (n, n_features)
+            E[x|z, y] in the data's units.
+        """
+        codes = super().inverse_transform(X, y)
+        return codes if self.m1 is None else self.m1_.inverse_transform(codes)
+
+    def reconstruction_log_prob(self, X, y=None) -> np.ndarray:
+        """log p(x | decoder(code of x), y) of each row in nats (see ``VAE``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n, n_features)
+            The rows.
+        y : array-like of shape (n,), optional
+            The rows' labels, -1 where unknown; an unknown label (or no ``y``) is the
+            classifier's most probable class.
+
+        Returns
+        -------
+        ndarray of shape (n,)
+            The log-likelihood of each row at its code, in nats.
+        """
+        self._stack_has_no_density("reconstruction log-likelihood")
+        return super().reconstruction_log_prob(X, y)
 
     # ---- density and generation -----------------------------------------------------------------
     def score_samples(
@@ -234,19 +442,103 @@ class SemiSupervisedVAE(ClassifierMixin, VAE):
         """Importance-sampled log p(x) of each row in nats, summed over the classes:
         log sum_y p(y) p(x|y), each p(x|y) with K = ``n_importance_samples`` draws of
         q(z|x, y); given the rows' labels ``y``, log p(x|y) (-1 for the classifier's most
-        probable class). See ``VAE.score_samples``."""
+        probable class). See ``VAE.score_samples``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, n_features)
+            The rows.
+        n_samples : int, optional
+            K, the importance samples per row and class; ``n_importance_samples`` when not
+            given.
+        y : array-like of shape (n,), optional
+            The rows' labels: with them, log p(x|y); without, log p(x).
+        precision : {"fp64", "fp32"}
+            The dtype the networks run in, as in ``VAE.score_samples``.
+
+        Returns
+        -------
+        ndarray of shape (n,)
+            log p(x) (or log p(x|y)) of each row, in nats.
+        """
+        self._stack_has_no_density("log-likelihood")
         if y is not None:
             return super().score_samples(X, n_samples, y=y, precision=precision)
         check_is_fitted(self)
+        per_class = self._per_class(
+            lambda labels: super(SemiSupervisedVAE, self).score_samples(
+                X, n_samples, y=labels, precision=precision
+            ),
+            X,
+        )
+        return logsumexp(per_class, axis=1) - math.log(len(self.classes_))
+
+    def elbo(self, X, n_samples: int = 1, *, y=None) -> np.ndarray:
+        """The bound of each row in nats: given the rows' labels ``y``, the ELBO of log p(x|y)
+        (-1 for the classifier's most probable class); without ``y``, M2's bound on log p(x),
+        sum_y q(y|x) (ELBO(x, y) + log p(y)) + H(q(y|x)), the bound ``score_samples(X)``
+        tightens.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, n_features)
+            The rows.
+        n_samples : int, default=1
+            K, the draws of z per row (and class).
+        y : array-like of shape (n,), optional
+            The rows' labels: with them, the ELBO of log p(x|y); without, M2's bound.
+
+        Returns
+        -------
+        ndarray of shape (n,)
+            The bound of each row, in nats.
+        """
+        self._stack_has_no_density("ELBO")
+        if y is not None:
+            return super().elbo(X, n_samples, y=y)
+        check_is_fitted(self)
+        per_class = self._per_class(
+            lambda labels: super(SemiSupervisedVAE, self).elbo(X, n_samples, y=labels), X
+        )
+        log_q = self.predict_log_proba(X)
+        return (np.exp(log_q) * (per_class - math.log(len(self.classes_)) - log_q)).sum(1)
+
+    def kl_divergence(self, X, n_samples: int = 1, *, y=None) -> np.ndarray:
+        """KL of each row's posterior to the prior in nats: given the labels ``y``, of q(z|x, y)
+        to p(z); without ``y``, of the joint q(y|x) q(z|x, y) to p(y) p(z), so that ``elbo(X)``
+        is the expected reconstruction term minus this.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, n_features)
+            The rows.
+        n_samples : int, default=1
+            Draws of z per row (and class) for a KL without a closed form.
+        y : array-like of shape (n,), optional
+            The rows' labels.
+
+        Returns
+        -------
+        ndarray of shape (n,)
+            The KL of each row, in nats.
+        """
+        self._stack_has_no_density("KL divergence")
+        if y is not None:
+            return super().kl_divergence(X, n_samples, y=y)
+        check_is_fitted(self)
+        per_class = self._per_class(
+            lambda labels: super(SemiSupervisedVAE, self).kl_divergence(X, n_samples, y=labels),
+            X,
+        )
+        log_q = self.predict_log_proba(X)
+        q = np.exp(log_q)
+        return (q * (per_class + log_q + math.log(len(self.classes_)))).sum(1)
+
+    def _per_class(self, fn, X) -> np.ndarray:
+        """``fn(labels)`` with every row labelled each class in turn: (n_samples, n_classes)."""
         n_rows = X.shape[0] if hasattr(X, "shape") else len(X)
         kind = object if self.classes_.dtype.kind == "U" else self.classes_.dtype
-        per_class = [
-            super(SemiSupervisedVAE, self).score_samples(
-                X, n_samples, y=np.full(n_rows, c, dtype=kind), precision=precision
-            )
-            for c in self.classes_
-        ]
-        return logsumexp(np.stack(per_class, axis=1), axis=1) - math.log(len(self.classes_))
+        return np.stack([fn(np.full(n_rows, c, dtype=kind)) for c in self.classes_], axis=1)
 
     def sample(
         self,
@@ -260,18 +552,43 @@ class SemiSupervisedVAE(ClassifierMixin, VAE):
         """Generate rows of class ``condition`` (one class for every draw, or one per draw);
         without one, each draw's class comes from the uniform p(y). z comes from the prior
         (``sampler`` must be 'prior'); the decoder mean, or a draw of p(x|y, z) when ``mean``
-        is False."""
+        is False. With ``m1``, M2 generates codes that M1 decodes (means, or draws).
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            How many rows to generate.
+        condition : label, array-like or None
+            The class of every draw, or one class per draw; None draws classes from p(y).
+        sampler : {"prior"}
+            Where z comes from: the prior, the only choice here.
+        mean : bool, default=True
+            Give the decoder mean (True) or one draw of p(x|y, z) (False).
+        random_state : int, RandomState or None
+            Seeds the draws; the estimator's ``random_state`` when None.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features)
+            The generated rows, in the data's units.
+        """
         check_is_fitted(self)
         require(
             sampler == "prior", "A semi-supervised VAE samples z from the prior: sampler='prior'."
         )
+        seed = seed_from(self.random_state if random_state is None else random_state)
         if condition is None:
-            seed = seed_from(self.random_state if random_state is None else random_state)
             rng = np.random.default_rng(seed)
             condition = self.classes_[rng.integers(len(self.classes_), size=n_samples)]
-        return super().sample(
+        rows = super().sample(
             n_samples, condition=condition, sampler=sampler, mean=mean, random_state=random_state
         )
+        return rows if self.m1 is None else self.m1_.decode_latent(rows, mean=mean, seed=seed)
+
+
+def _part(checkpoint_dir: str | os.PathLike | None, name: str) -> Path | None:
+    """The checkpoint folder of one model of the stack."""
+    return None if checkpoint_dir is None else Path(checkpoint_dir) / name
 
 
 document(SemiSupervisedVAE)

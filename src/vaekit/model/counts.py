@@ -125,12 +125,16 @@ class Poisson(CountLikelihood):
     """Independent Poisson counts per feature, with log mean from the decoder."""
 
     name = "poisson"
+    mean_formula = "exp(log_mean)"
 
     def log_prob_entries(self, x, params):
         return poisson_log_prob(x, self.log_mean(params, x))
 
     def mean(self, params):
         return torch.exp(self.log_mean(params))
+
+    def distribution_params(self, params):
+        return {"log_mean": self.log_mean(params)}
 
     def sample(self, params, generator=None):
         return torch.poisson(torch.exp(self.sampled_log_mean(params, generator)), generator)
@@ -144,6 +148,7 @@ class NegativeBinomial(CountLikelihood):
     """
 
     name = "negative_binomial"
+    mean_formula = "exp(log_mean)"
 
     def __init__(self, n_features: int, dispersion: str = "feature", library_size: bool = False):
         super().__init__(n_features, library_size)
@@ -172,6 +177,10 @@ class NegativeBinomial(CountLikelihood):
     def mean(self, params):
         return torch.exp(self.log_mean(self.parts(params)[0]))
 
+    def distribution_params(self, params):
+        head, log_theta, _ = self.parts(params)
+        return {"log_mean": self.log_mean(head), "log_theta": log_theta.expand_as(head)}
+
     def draw(self, log_mean: torch.Tensor, log_theta: torch.Tensor, generator) -> torch.Tensor:
         """Gamma-Poisson draws: rate ~ Gamma(theta, scale mu / theta), counts ~ Poisson(rate)."""
         theta = torch.exp(log_theta).expand_as(log_mean)
@@ -188,6 +197,7 @@ class ZeroInflatedNegativeBinomial(NegativeBinomial):
     logits by the last decoder head (the dropouts of single-cell data)."""
 
     name = "zinb"
+    mean_formula = "sigmoid(-zero_logits) * exp(log_mean)"
 
     def __init__(self, n_features: int, dispersion: str = "feature", library_size: bool = False):
         super().__init__(n_features, dispersion, library_size)
@@ -203,6 +213,9 @@ class ZeroInflatedNegativeBinomial(NegativeBinomial):
     def mean(self, params):
         head, _, (logits,) = self.parts(params)
         return torch.sigmoid(-logits) * torch.exp(self.log_mean(head))
+
+    def distribution_params(self, params):
+        return super().distribution_params(params) | {"zero_logits": self.parts(params)[2][0]}
 
     def sample(self, params, generator=None):
         head, log_theta, (logits,) = self.parts(params)

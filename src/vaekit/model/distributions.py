@@ -66,6 +66,7 @@ class Likelihood(nn.Module):
     name: str = ""
     n_heads: int = 1
     transforms_input: bool = False  # True where encoder_input is not the identity
+    mean_formula: str = ""  # E[x|z] in distribution_params' names, with exp, sigmoid and tanh
 
     def __init__(self, n_features: int):
         super().__init__()
@@ -96,6 +97,11 @@ class Likelihood(nn.Module):
         """E[x|z]."""
         raise NotImplementedError
 
+    def distribution_params(self, params: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The distribution's parameters of every feature, by name, each of shape (..., D):
+        the decoder's heads as the likelihood reads them (what an exported decoder emits)."""
+        raise NotImplementedError
+
     def sample(
         self, params: torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:
@@ -113,12 +119,16 @@ class Bernoulli(Likelihood):
     """Independent Bernoulli per feature, parametrised by logits; for binary data."""
 
     name = "bernoulli"
+    mean_formula = "sigmoid(logits)"
 
     def log_prob_entries(self, x, params):
         return -F.binary_cross_entropy_with_logits(params, x.expand_as(params), reduction="none")
 
     def mean(self, params):
         return torch.sigmoid(params)
+
+    def distribution_params(self, params):
+        return {"logits": params}
 
     def sample(self, params, generator=None):
         return torch.bernoulli(torch.sigmoid(params), generator=generator)
@@ -150,6 +160,10 @@ class ContinuousBernoulli(Likelihood):
     """The continuous Bernoulli of Loaiza-Ganem & Cunningham (2019), for data in [0, 1]."""
 
     name = "continuous_bernoulli"
+    mean_formula = "sigmoid(logits) / tanh(logits / 2) - 1 / logits"  # 1/2 at logits = 0
+
+    def distribution_params(self, params):
+        return {"logits": params}
 
     def log_prob_entries(self, x, params):
         bernoulli = -F.binary_cross_entropy_with_logits(
@@ -201,6 +215,7 @@ class Gaussian(Likelihood):
     """
 
     name = "gaussian"
+    mean_formula = "mean"
 
     def __init__(
         self,
@@ -245,6 +260,10 @@ class Gaussian(Likelihood):
 
     def mean(self, params):
         return self.split(params)[0]
+
+    def distribution_params(self, params):
+        mean = self.split(params)[0]
+        return {"mean": mean, "sigma": self.sigma(params).expand_as(mean)}
 
     def sample(self, params, generator=None):
         mean = self.split(params)[0]

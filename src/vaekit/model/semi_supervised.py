@@ -15,6 +15,11 @@ Training rows carry two more columns: the weight of the row's cross-entropy term
 row counts in the bound (1) or is a copy of a labelled row that only trains the classifier (0);
 see ``estimators/semi_supervised.py``, which makes the copies so that every batch holds some
 of the few labelled rows.
+
+In Kingma et al.'s M1+M2 stack, x is the code z1 of a first VAE (M1), and M2 learns from a
+fresh draw of z1 ~ q(z1|x) at every step: with ``input_draws`` the training rows hold the mean
+and the log-variance of each row's q(z1|x) in place of x, and ``observed`` draws from it (in
+eval mode it takes the mean, as every other method is given).
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ class SemiSupervisedModule(VAEModule):
         n_samples: int = 1,
         kl_weight: float = 1.0,
         dynamic_binarization: bool = False,
+        input_draws: bool = False,
     ):
         super().__init__(
             encoder,
@@ -67,6 +73,19 @@ class SemiSupervisedModule(VAEModule):
         )
         self.classifier = classifier
         self.n_classes = int(n_classes)
+        self.input_draws = input_draws
+
+    def observed(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The batch as the model sees it; with ``input_draws``, rows of (mean, log-variance)
+        of a diagonal Gaussian over x become a draw of x in training, the mean in eval mode."""
+        if not self.input_draws:
+            return super().observed(batch, generator)
+        x, onehot = self.split(batch)
+        mean, log_var = x.chunk(2, dim=-1)
+        if self.training:
+            eps = torch.randn(mean.shape, generator=generator, dtype=x.dtype, device=x.device)
+            mean = mean + (0.5 * log_var).exp() * eps
+        return torch.cat([mean, onehot], dim=-1)
 
     def class_log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """log q(y|x) of every class for the data rows x (no label block): (N, C)."""

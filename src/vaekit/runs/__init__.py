@@ -3,7 +3,8 @@ report, and what the commands do with one (``vaekit train``, ``evaluate``, ``sam
 
 ``folder`` trains, resumes and opens run folders; ``run`` is the opened run the commands work
 on; ``data`` holds the held-out splits and the parameters that suit the data; ``pictures`` and
-``report`` draw the pictures and write report.html; ``metric_text`` names every metric;
+``report`` draw the pictures and write report.html; ``explorer`` and ``explorer_server`` serve
+the page of ``vaekit explore``; ``metric_text`` names every metric;
 ``reproduce`` spells the command that trains a run again; ``shift`` warns about data unlike
 the run's.
 """
@@ -18,6 +19,7 @@ from .data import (
     in_memory,
     named_labels,
 )
+from .explorer_server import explore
 from .folder import (
     CHECKPOINT_FOLDER,
     PARTIAL_SUFFIX,
@@ -47,6 +49,7 @@ __all__ = [
     "check_scaling",
     "data_defaults",
     "draw_pictures",
+    "explore",
     "held_out",
     "in_memory",
     "interpolate",

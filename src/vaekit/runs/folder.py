@@ -32,17 +32,18 @@ from ..data import DATASETS, load_dataset
 from ..engine.checkpoint import STATE_JSON
 from ..engine.devices import resolve_device
 from ..engine.distributed import current_world, on_main, together
-from ..estimators import LatentEstimator, load
+from ..estimators import LatentEstimator, keep_labels, load
 from ..estimators.registry import model_class
 from ..evaluation import evaluate
 from ..exceptions import (
     ConfigError,
+    DataError,
     ModelFileError,
     PosteriorCollapseWarning,
     TrainingInterrupted,
 )
 from ..io import write_atomic
-from .conditions import condition_columns, condition_params, split_conditions
+from .conditions import LABEL, condition_columns, condition_params, split_conditions
 from .data import (
     binarize_settings,
     check_likelihood_fits,
@@ -63,7 +64,8 @@ CHECKPOINT_FOLDER = "training_state"
 PARTIAL_SUFFIX = ".partial"
 LOCK_SUFFIX = ".lock"
 REQUEST_KEYS = {"source", "model", "params", "data_dir", "binarize", "test_fraction", "seed"}
-REQUEST_KEYS |= {"pictures", "checkpoint_every", "condition"}
+REQUEST_KEYS |= {"pictures", "checkpoint_every", "condition", "labels_kept"}
+REQUEST_KEYS |= {"log_dir"}
 #: Warnings about how training went, kept in run.json and repeated by the CLI's summary.
 TRAINING_WARNINGS = (ConvergenceWarning, PosteriorCollapseWarning)
 REPORT_SAMPLES = 100  # importance samples for the log-likelihood shown in a run's report
@@ -82,7 +84,9 @@ def train_run(
     overwrite: bool = False,
     pictures: bool = True,
     checkpoint_every: int = 1,
+    log_dir: str | os.PathLike | None = None,
     condition: str | None = None,
+    labels_kept: int | None = None,
     verbose: bool = True,
     resume: bool = False,
 ) -> Run:
@@ -92,14 +96,21 @@ def train_run(
     interrupted run whose partial folder is beside ``out`` goes on from its last checkpoint
     (``resume_run`` reads the other arguments back from that folder). An interrupted run whose
     request is this one goes on too: the same command, issued again, finishes its own run.
+    With ``log_dir`` the fit writes TensorBoard logs there (the held-out rows' codes and labels
+    go to the projector), and a resumed run goes on logging there.
     ``condition`` (``"label"``, or a table's column names separated by commas) trains a
-    conditional VAE on the labels or on those columns, taken out of the features.
+    conditional VAE on the labels or on those columns, taken out of the features. A model that
+    learns from labels (``semi_supervised``) trains on the training rows' labels, of which
+    ``labels_kept`` (a seeded, class-balanced few) keep theirs and the others count as
+    unlabelled; -1 in the data marks an unlabelled row too.
     """
     # The parameters, the device and a given output folder are checked before any data is read
     # (under torchrun by rank 0, for all).
     given = (params or {}) | condition_params(condition)
     condition_columns(condition)  # a malformed list of columns is refused before any work
-    mode, binarized = on_main(lambda: _check_request(model, given, binarize, seed))
+    mode, binarized = on_main(
+        lambda: _check_request(model, given, binarize, seed, condition, labels_kept)
+    )
     request = {
         "source": _source_text(source),
         "model": model,
@@ -110,13 +121,19 @@ def train_run(
         "seed": seed,
         "pictures": pictures,
         "checkpoint_every": checkpoint_every,
+        "log_dir": None if log_dir is None else str(Path(log_dir).resolve()),
         "condition": condition,
+        "labels_kept": labels_kept,
     }
     if out is not None:
         resume = on_main(lambda: _claim(Path(out), request, overwrite, resume))
     dataset = together(lambda: _load_checked(source, data_dir, mode, seed, params, binarize))
     (X_train, y_train), (X_test, y_test) = held_out(dataset, test_fraction, seed)
     names = dataset.label_names
+    learns_labels = model_class(model).needs_labels
+    if learns_labels:  # the labels go to fit as y, as a label-conditioned model's do
+        _require_labels(dataset, model)
+        condition = LABEL
     if condition_columns(condition):  # a table, in memory: its condition columns come out
         X_train = in_memory(X_train)
     X_train, c_train, features = split_conditions(
@@ -125,6 +142,8 @@ def train_run(
     X_test, c_test, _ = split_conditions(
         condition, in_memory(X_test), named_labels(y_test, names), dataset.feature_names, ""
     )
+    if learns_labels and labels_kept is not None:
+        c_train = keep_labels(c_train, labels_kept, random_state=seed)
     effective = data_defaults(dataset, mode, (params or {}).get("likelihood")) | binarized
     effective |= {"random_state": seed, "verbose": verbose} | given
     estimator = _make_estimator(model, effective)
@@ -142,6 +161,8 @@ def train_run(
                 c_train,
                 checkpoint_dir=staging / CHECKPOINT_FOLDER,
                 checkpoint_every=checkpoint_every,
+                log_dir=log_dir,  # as given (on resume: as request.json keeps it, absolute)
+                log_rows=(X_test, named_labels(y_test, names) if c_test is None else c_test),
             )
         for w in caught:  # recorded for run.json, and passed on to the caller
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
@@ -164,6 +185,7 @@ def train_run(
                 "held_out_range": feature_range(in_memory(X_test)),
                 "feature_names": _list(features),
                 "condition": condition,
+                "labels_kept": labels_kept,
                 "label_names": _list(dataset.label_names),
                 "channels_last": dataset.channels_last,
             },
@@ -194,23 +216,45 @@ def _load_checked(source, data_dir, mode, seed, params, binarize):
     return dataset
 
 
-def _check_request(model: str, params: dict, binarize: str, seed: int) -> tuple[str, dict]:
+def _check_request(
+    model: str,
+    params: dict,
+    binarize: str,
+    seed: int,
+    condition: str | None = None,
+    labels_kept: int | None = None,
+) -> tuple[str, dict]:
     """The binarize settings of a request whose options have been checked."""
+    learns_labels = model_class(model).needs_labels
+    if learns_labels and condition is not None:
+        raise ConfigError(
+            f"--model {model} learns from the data's labels and generates by class; it takes "
+            "no --condition."
+        )
     if (
         "condition" in params
         and "condition" not in inspect.signature(model_class(model)).parameters
     ):
         raise ConfigError(f"--condition trains a conditional vae; --model {model} takes none.")
-    if model_class(model).needs_labels:
+    if labels_kept is not None and not learns_labels:
         raise ConfigError(
-            f"--model {model} learns from partly labelled rows, which vaekit train cannot "
-            f"give it yet; train vaekit.{model_class(model).__name__} from Python."
+            f"--labels-kept is for a model that learns from few labels (--model "
+            f"semi_supervised); --model {model} uses no labels."
         )
     settings = binarize_settings(binarize)
     check_scaling(params)
     _make_estimator(model, {**params, "random_state": seed})._check_params()
     resolve_device(params.get("device", "auto"))
     return settings
+
+
+def _require_labels(dataset, model: str) -> None:
+    """Refuse data without labels for a model that learns from them."""
+    if dataset.y_train is None:
+        raise DataError(
+            f"--model {model} learns from labels, and {dataset.name} has none (a table needs a "
+            "column named label, labels, target, class or y; -1 marks an unlabelled row)."
+        )
 
 
 def is_finished(folder: str | os.PathLike) -> bool:
@@ -247,6 +291,8 @@ def _interrupted_request(target: Path) -> dict:
         request = None
     if isinstance(request, dict):
         request.setdefault("condition", None)  # a request of vaekit 0.x before conditions
+        request.setdefault("labels_kept", None)  # ... and before semi-supervised runs
+        request.setdefault("log_dir", None)  # ... and before TensorBoard logs
     if not isinstance(request, dict) or set(request) != REQUEST_KEYS:
         raise ModelFileError(f"{partial / REQUEST_FILE} is not a valid run request.")
     return request

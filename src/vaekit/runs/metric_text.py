@@ -49,6 +49,8 @@ METRICS: dict[str, Metric] = {
     ),
     "elbo": Metric("evidence lower bound (ELBO)", _NATS, "ELBO, nats/example", sem="elbo_sem"),
     "reconstruction_nll": Metric("reconstruction term −E_q[log p(x | z)]", _NATS),
+    "accuracy": Metric("accuracy of the predicted classes on the labelled rows", "", "accuracy"),
+    "n_labelled": Metric("labelled rows the accuracy is over", "rows"),
     "kl": Metric("KL divergence KL(q(z | x) ‖ p(z))", _NATS, "KL(q||p), nats/example"),
     "kl_per_unit": Metric("KL of each latent unit", _NATS),
     "active_units": Metric(

@@ -20,11 +20,14 @@ RUN_FLAGS = (
     ("seed", "--seed", 0),
     ("checkpoint_every", "--checkpoint-every", 1),
     ("condition", "--condition", None),
+    ("labels_kept", "--labels-kept", None),
 )
 #: Estimator parameters that no flag of ``vaekit train`` sets (networks cannot be typed; the
 #: run sets the others from --binarize, --seed, --quiet and --condition); ``cli.flags`` skips
 #: them.
-UNFLAGGED = frozenset({"encoder", "decoder", "random_state", "verbose", "binarize", "condition"})
+UNFLAGGED = frozenset(
+    {"encoder", "decoder", "m1", "random_state", "verbose", "binarize", "condition"}
+)
 _NO_EFFECT = {"verbose"}  # changes the progress bar, not the model
 
 
