@@ -1,48 +1,24 @@
 """Held-out numbers for a trained VAE: the ELBO and the importance-sampled log-likelihood.
 
 Work is vectorised over the examples of a batch and chunked over the K samples, so memory
-stays bounded for any K. Each row draws its own noise from a generator seeded by its bytes and
-the caller's seed: draws are independent across rows, and a row's estimate does not depend on
+stays bounded for any K. Each row's noise is a function of its values and the caller's seed
+(``row_noise``): draws are independent across rows, and a row's estimate does not depend on
 which other rows share its call or batch.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 
 import torch
 
 from .model.modules import VAEModule
+from .row_noise import RowNoise
 
 #: Samples per step of the importance-sampling loop: bounds memory, and fixes the draws for a K.
 SAMPLE_CHUNK = 128
 #: The dtypes the networks may run in for the importance-sampled log p(x), by name.
 PRECISIONS = {"fp64": torch.float64, "fp32": torch.float32}
-
-
-class RowNoise:
-    """Standard-normal draws for each row of X, seeded by the row's content and ``seed``."""
-
-    def __init__(self, X: torch.Tensor, seed: int, noise_dim: int):
-        key = int(seed).to_bytes(8, "little", signed=False)
-        rows = X.detach().to("cpu", torch.float64).contiguous().numpy()
-        self.generators = [
-            torch.Generator().manual_seed(
-                int.from_bytes(hashlib.blake2b(row.tobytes(), digest_size=7, key=key).digest())
-            )
-            for row in rows
-        ]
-        self.noise_dim = noise_dim
-        self.dtype, self.device = X.dtype, X.device
-
-    def draw(self, n_samples: int) -> torch.Tensor:
-        """The next ``n_samples`` draws of every row: shape (K, N, noise_dim), on the rows'
-        device, in their dtype (drawn in float64, so a float32 evaluation rounds the same
-        draws)."""
-        shape = (n_samples, self.noise_dim)
-        draws = [torch.randn(shape, generator=g, dtype=torch.float64) for g in self.generators]
-        return torch.stack(draws, dim=1).to(self.device, self.dtype)
 
 
 def _batches(X: torch.Tensor, batch_size: int):

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import torch
 
-from .bounds import SAMPLE_CHUNK, RowNoise
+from .bounds import SAMPLE_CHUNK
 from .model.modules import VAEModule
+from .row_noise import RowNoise
 
 #: Rows per step: K latent draws of each row are kept until its weights are known.
 IMPUTE_BATCH = 16
