@@ -21,10 +21,12 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(BIN)/vaekit demo
 
+# One test process per core (pytest-xdist), each file's tests in one process, one thread each:
+# threads of two processes contending for two cores slow both down many times over.
 test: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -q
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n auto --dist loadfile
 
 # The documentation site (mkdocs.yml), built into site/: open site/index.html.
 docs: $(VENV)/.installed

@@ -1282,6 +1282,12 @@ CASES = [
     ),
     Case(
         "exploring",
+        "a pretrained model that is not shipped",
+        ["explore", "--pretrained", "mnist-vae-3d"],
+        "There is no pretrained model 'mnist-vae-3d'; vaekit ships mnist-vae-2d, mnist-vae-50d.",
+    ),
+    Case(
+        "exploring",
         "a folder to explore that is not a run",
         ["explore", "nothing"],
         "nothing is not a vaekit run folder: run.json is missing.",
