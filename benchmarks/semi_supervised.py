@@ -11,7 +11,8 @@ rows. ``--dataset digits`` (scikit-learn's 8x8 digits, pixels / 16, 1,347 traini
 rows) runs in minutes; ``--dataset mnist`` (60,000 / 10,000, needs ``--data-dir``) for hours.
 
 M1 learns without labels, so it is fitted once on the training rows (``--m1-epochs``; kept in
-``--m1-dir`` when given, and loaded from there by a later run) and shared, frozen
+``--m1-dir`` when given, and loaded from there by a later run; or ``--m1-pretrained
+mnist-vae-50d``, the zoo's MNIST VAE, trained on the training images alone) and shared, frozen
 (``sklearn.frozen.FrozenEstimator``), by the draws' M1+M2 stacks. ``--models`` picks the
 classifiers to run (M2 on MNIST's pixels sends every unlabelled image ten times through its
 networks: hours per draw on a CPU).
@@ -52,8 +53,8 @@ def load(name: str, data_dir: str | None):
             X / 16, y, test_size=0.25, random_state=0, stratify=y
         )
         return X_train, y_train, X_test, y_test
-    data = load_dataset("mnist", data_dir=data_dir)
-    return data.train / 255.0, data.y_train, data.test / 255.0, data.y_test
+    data = load_dataset("mnist", data_dir=data_dir)  # intensities in [0, 1] already
+    return data.train, data.y_train, data.test, data.y_test
 
 
 def m2(args, seed: int) -> vaekit.SemiSupervisedVAE:
@@ -96,7 +97,10 @@ def m1(args) -> vaekit.VAE:
 
 
 def fitted_m1(args, X) -> tuple[vaekit.VAE, float]:
-    """M1 fitted on every training row (no labels), or loaded from ``--m1-dir``."""
+    """M1 fitted on every training row (no labels), or loaded from ``--m1-dir``, or the zoo's
+    ``--m1-pretrained`` model (trained on MNIST's training images without their labels)."""
+    if args.m1_pretrained:
+        return vaekit.load_pretrained(args.m1_pretrained), 0.0
     folder = Path(args.m1_dir) if args.m1_dir else None
     if folder is not None and (folder / "config.json").is_file():
         return vaekit.load(folder), 0.0
@@ -156,9 +160,12 @@ def main() -> None:
     parser.add_argument("--labels", type=int, default=100)
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument(
+        "--draws", type=int, nargs="+", default=[0, 1, 2], help="the label draws' seeds"
+    )
     parser.add_argument("--m1-epochs", type=int, default=200)
     parser.add_argument("--m1-dir", default=None, help="keep (or reuse) the fitted M1 here")
+    parser.add_argument("--m1-pretrained", default=None, help="M1 from the zoo, e.g. mnist-vae-50d")
     parser.add_argument(
         "--models",
         nargs="+",
@@ -174,13 +181,13 @@ def main() -> None:
         first, seconds = fitted_m1(args, X)
         print(f"M1: {first.n_epochs_} epochs, {seconds:.0f} s (no labels; shared by the draws)")
     errors: dict[str, list[float]] = {}
-    for seed in range(args.seeds):
+    for seed in args.draws:
         kept = vaekit.keep_labels(y, args.labels, random_state=seed).astype(np.int64)
         for name, model, seconds in fitted(args, X, y, kept, seed, first):
             error = 100 * (1 - model.score(X_test, y_test))
             errors.setdefault(name, []).append(error)
             print(f"seed {seed}  {name:38s} {error:6.2f}% error  {seconds:7.1f} s", flush=True)
-    print(f"\ntest error over {args.seeds} label draws (mean ± sd):")
+    print(f"\ntest error over {len(args.draws)} label draws (mean ± sd):")
     for name, values in errors.items():
         print(f"  {name:38s} {np.mean(values):6.2f} ± {np.std(values):.2f} %")
     for name, value in PAPER.get(args.dataset, {}).items():

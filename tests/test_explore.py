@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 import torch
 from browser import CHROMIUM_ARGS, TIMEOUT_MS, chromium_path, skip_or_fail
+from ctrl_c import restore_ctrl_c
 from PIL import Image
 from sklearn.datasets import load_digits, load_wine
 
@@ -687,7 +688,12 @@ def test_the_command_serves_a_run_until_ctrl_c(digits_run, tmp_path):
     cleanly on Ctrl-C."""
     command = [str(VAEKIT), "explore", str(digits_run.folder), "--no-browser"]
     process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        preexec_fn=restore_ctrl_c,
     )
     try:
         line = process.stdout.readline()

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from ctrl_c import restore_ctrl_c
 from test_cli import VAEKIT, assert_clean_error, vaekit
 
 import vaekit.engine.loop as training
@@ -107,7 +108,9 @@ TRAIN += ["--checkpoint-every", 4, "--hidden-sizes", "48,24", "--learning-rate-s
 
 def start_training(out: Path) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([str(VAEKIT), *map(str, TRAIN), "--out", str(out)], env=env)
+    return subprocess.Popen(
+        [str(VAEKIT), *map(str, TRAIN), "--out", str(out)], env=env, preexec_fn=restore_ctrl_c
+    )
 
 
 def wait_for_checkpoint(process: subprocess.Popen, out: Path, epoch: int) -> None:
@@ -164,6 +167,7 @@ def test_an_interrupted_command_says_how_to_resume(tmp_path):
         [str(VAEKIT), *map(str, TRAIN), "--out", str(tmp_path / "run")],
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=restore_ctrl_c,
     )
     wait_for_checkpoint(process, tmp_path / "run", 4)
     process.send_signal(signal.SIGINT)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ctrl_c import restore_ctrl_c
 
 import vaekit
 from vaekit import zoo
@@ -83,6 +84,7 @@ def test_the_explorer_serves_a_pretrained_model_offline(tmp_path):
         text=True,
         cwd=tmp_path,
         env={**os.environ, "VAEKIT_DATA": str(tmp_path)},  # no MNIST files: offline
+        preexec_fn=restore_ctrl_c,
     )
     try:
         line = process.stdout.readline()

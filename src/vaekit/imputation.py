@@ -66,8 +66,8 @@ def impute(
         if draw:
             filled = torch.stack(
                 [
-                    _draw_row(module, weights[:, i], codes[:, i], condition, i, generator)
-                    for i, generator in enumerate(noise.generators)
+                    _draw_row(module, weights[:, i], codes[:, i], condition, i, noise.generator(i))
+                    for i in range(len(batch))
                 ]
             ).to(x.device, x.dtype)
         else:

@@ -86,6 +86,11 @@ class RowNoise:
         self.dtype = X.dtype
         self.drawn = 0
 
+    def generator(self, row: int) -> torch.Generator:
+        """A CPU generator of row ``row``'s own, seeded from its key, for draws that need one
+        (a multinomial choice, a likelihood's sample): the same for the row in any batch."""
+        return torch.Generator().manual_seed(int(mix(self.keys[row] ^ _GOLDEN)))
+
     def draw(self, n_samples: int) -> torch.Tensor:
         """The next ``n_samples`` draws of every row: shape (K, N, noise_dim), on the rows'
         device, in their dtype (made in float64, so a float32 evaluation rounds the same
