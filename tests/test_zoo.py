@@ -69,6 +69,17 @@ def test_the_zoo_page_example_runs_as_written():
     assert set(namespace["vae"].get_params()) == set(vaekit.VAE().get_params())
 
 
+def test_the_zoo_model_is_the_m1_the_semi_supervised_page_shows():
+    page = (Path(__file__).parents[1] / "docs" / "semi_supervised.md").read_text()
+    [block] = [
+        b for b in re.findall(r"```python\n(.*?)```", page, re.DOTALL) if "load_pretrained" in b
+    ]
+    namespace: dict = {}
+    exec(compile(block, "docs/semi_supervised.md", "exec"), namespace)
+    m1, stack = namespace["m1"], namespace["m1_m2"]
+    assert stack.m1.estimator is m1 and m1.n_components == stack.n_components == 50
+
+
 @pytest.mark.slow
 def test_the_explorer_serves_a_pretrained_model_offline(tmp_path):
     """``vaekit explore --pretrained mnist-vae-2d --no-browser``: the shipped test images on the
