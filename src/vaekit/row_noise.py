@@ -1,7 +1,8 @@
 """Row-seeded standard-normal draws for held-out numbers, made by tensor operations alone.
 
 A row's draws are a function of its content, the caller's seed and the draw's index: the same
-on any batch, in any order, on any device, with no per-row generator. Each draw is a
+on any batch and in any order (and on any device, up to the last bits of float64's logarithm
+and cosine there), with no per-row generator. Each draw is a
 counter-based hash (the SplitMix64 finaliser, Steele et al. 2014) of the row's key and the
 draw's index, turned into a normal deviate by the Box-Muller transform; the row's key hashes
 the float64 bits of its values with their column numbers the same way.
@@ -78,12 +79,17 @@ def standard_normal(keys: torch.Tensor, first: int, n_draws: int, width: int) ->
 
 class RowNoise:
     """Standard-normal draws for each row of X, seeded by the row's content and ``seed``;
-    successive ``draw`` calls continue each row's stream."""
+    successive ``draw`` calls continue each row's stream.
+
+    The hashing and the float64 arithmetic run on the rows' device, or on the CPU for an Apple
+    GPU (MPS), which has no float64.
+    """
 
     def __init__(self, X: torch.Tensor, seed: int, noise_dim: int):
-        self.keys = row_keys(X, seed)
+        work = torch.device("cpu") if X.device.type == "mps" else X.device
+        self.keys = row_keys(X.to(work), seed)
         self.noise_dim = noise_dim
-        self.dtype = X.dtype
+        self.dtype, self.device = X.dtype, X.device
         self.drawn = 0
 
     def generator(self, row: int) -> torch.Generator:
@@ -97,4 +103,4 @@ class RowNoise:
         draws)."""
         eps = standard_normal(self.keys, self.drawn, n_samples, self.noise_dim)
         self.drawn += n_samples
-        return eps.to(self.dtype)
+        return eps.to(self.device, self.dtype)
