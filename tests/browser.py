@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
@@ -63,6 +64,40 @@ def chromium_path() -> str | None:
     return None
 
 
+@contextmanager
+def headless_page(width: int = 1200, height: int = 900) -> Iterator:
+    """A fresh page of Debian's headless chromium, closed on leaving.
+
+    Skips the calling test (fails it under ``VAEKIT_REQUIRE_BROWSER=1``) when playwright or
+    chromium is missing or chromium does not start; a browser that starts and then breaks
+    fails the test.
+    """
+    try:
+        from playwright.sync_api import Error as PlaywrightError
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        skip_or_fail("the playwright package is not installed")
+    executable = chromium_path()
+    if executable is None:
+        skip_or_fail("no chromium executable (install Debian's chromium package)")
+    try:
+        with sync_playwright() as p:
+            try:
+                chromium = p.chromium.launch(
+                    executable_path=executable, args=CHROMIUM_ARGS, timeout=TIMEOUT_MS
+                )
+            except PlaywrightError as error:
+                skip_or_fail(f"chromium at {executable} did not start: {error}")
+            try:
+                page = chromium.new_page(viewport={"width": width, "height": height})
+                page.set_default_timeout(TIMEOUT_MS)
+                yield page
+            finally:
+                chromium.close()
+    except PlaywrightError as error:  # a browser that starts but breaks: a real failure
+        pytest.fail(f"the browser failed: {error}")
+
+
 def check_report_in_browser(
     html_path: str | os.PathLike,
     expected_images: int | Sequence[str],
@@ -78,41 +113,18 @@ def check_report_in_browser(
     and the page requested nothing beyond itself. Saves a full-page screenshot to
     ``screenshot`` when given. Returns what it found, for further assertions.
     """
-    try:
-        from playwright.sync_api import Error as PlaywrightError
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        skip_or_fail("the playwright package is not installed")
-    executable = chromium_path()
-    if executable is None:
-        skip_or_fail("no chromium executable (install Debian's chromium package)")
-
     html_path = Path(html_path).resolve()
     assert html_path.is_file(), f"{html_path} does not exist"
     requested: list[str] = []
     failed: list[str] = []
-    try:
-        with sync_playwright() as p:
-            try:
-                browser = p.chromium.launch(
-                    executable_path=executable, args=CHROMIUM_ARGS, timeout=TIMEOUT_MS
-                )
-            except PlaywrightError as error:
-                skip_or_fail(f"chromium at {executable} did not start: {error}")
-            try:
-                page = browser.new_page(viewport={"width": 1200, "height": 900})
-                page.set_default_timeout(TIMEOUT_MS)
-                page.on("request", lambda request: requested.append(request.url))
-                page.on("requestfailed", lambda request: failed.append(request.url))
-                page.goto(html_path.as_uri(), wait_until="load")
-                found = page.evaluate(_INSPECT)
-                if screenshot is not None:
-                    Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
-                    page.screenshot(path=str(screenshot), full_page=True)
-            finally:
-                browser.close()
-    except PlaywrightError as error:  # a browser that starts but breaks: a real failure
-        pytest.fail(f"the browser could not render {html_path.name}: {error}")
+    with headless_page() as page:
+        page.on("request", lambda request: requested.append(request.url))
+        page.on("requestfailed", lambda request: failed.append(request.url))
+        page.goto(html_path.as_uri(), wait_until="load")
+        found = page.evaluate(_INSPECT)
+        if screenshot is not None:
+            Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(screenshot), full_page=True)
 
     images = found["images"]
     if isinstance(expected_images, int):

@@ -721,6 +721,14 @@ CASES = [
     ),
     Case(
         "parameters",
+        "an evaluation precision the shell does not offer",
+        ["evaluate", "run", "--precision", "fp16"],
+        "argument --precision: invalid choice: 'fp16' (choose from 'fp64', 'fp32'); "
+        "see 'vaekit evaluate --help'.",
+        run_folder(),
+    ),
+    Case(
+        "parameters",
         "0 samples to draw",
         ["sample", "run", "-n", "0"],
         "argument -n: expected a positive integer, got '0'; see 'vaekit sample --help'.",

@@ -108,6 +108,10 @@ def test_sample_encode_evaluate_score_round_trip(run, tmp_path):
     assert "log p(x), nats/example" in done.stdout and metrics["n_examples"] == 450
     assert metrics["log_likelihood"] > metrics["elbo"]
     assert metrics["bits_per_dim"] == pytest.approx(-metrics["log_likelihood"] / (64 * np.log(2)))
+    vaekit("evaluate", run, "--samples", 50, "--precision", "fp32", "--json", tmp_path / "f.json")
+    fast = json.loads((tmp_path / "f.json").read_text())["log_likelihood"]
+    assert fast != metrics["log_likelihood"]  # the networks ran in float32 ...
+    assert fast == pytest.approx(metrics["log_likelihood"], abs=0.01)  # ... on the same draws
 
     vaekit("score", run, "--samples", 50, "--contamination", 0.2, "--out", tmp_path / "s.csv")
     lines = (tmp_path / "s.csv").read_text().splitlines()

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from browser import CHROMIUM_ARGS, TIMEOUT_MS, chromium_path, skip_or_fail
+from browser import headless_page
 from ctrl_c import restore_ctrl_c
 from PIL import Image
 from sklearn.datasets import load_digits, load_wine
@@ -445,34 +445,15 @@ def test_many_rows_are_mapped_as_a_seeded_subset(mlp2, monkeypatch):
 def browsing(url: str):
     """A page of ``url`` in Debian's headless chromium; on leaving, asserts that the console
     had no errors or warnings and that nothing outside the server was asked for."""
-    try:
-        from playwright.sync_api import Error as PlaywrightError
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        skip_or_fail("the playwright package is not installed")
-    executable = chromium_path()
-    if executable is None:
-        skip_or_fail("no chromium executable (install Debian's chromium package)")
     problems, requested = [], []
-    with sync_playwright() as p:
-        try:
-            chromium = p.chromium.launch(
-                executable_path=executable, args=CHROMIUM_ARGS, timeout=TIMEOUT_MS
-            )
-        except PlaywrightError as error:
-            skip_or_fail(f"chromium at {executable} did not start: {error}")
-        try:
-            page = chromium.new_page(viewport={"width": 1200, "height": 900})
-            page.set_default_timeout(TIMEOUT_MS)
-            page.on("console", lambda m: m.type in ("error", "warning") and problems.append(m.text))
-            page.on("pageerror", lambda error: problems.append(str(error)))
-            page.on("request", lambda request: requested.append(request.url))
-            page.goto(url, wait_until="load")
-            page.wait_for_function("() => document.body.dataset.ready === '1'")
-            wait_for(page, "decodes", 1)
-            yield page
-        finally:
-            chromium.close()
+    with headless_page() as page:
+        page.on("console", lambda m: m.type in ("error", "warning") and problems.append(m.text))
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.on("request", lambda request: requested.append(request.url))
+        page.goto(url, wait_until="load")
+        page.wait_for_function("() => document.body.dataset.ready === '1'")
+        wait_for(page, "decodes", 1)
+        yield page
     assert not problems, f"the console showed: {problems}"
     outside = [u for u in requested if not u.startswith(url)]
     assert not outside, f"the page asked for {outside}"

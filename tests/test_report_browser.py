@@ -87,18 +87,9 @@ _READ = """() => {
 
 def read_page(path: Path) -> dict:
     """Open ``path`` in headless Chromium (after check_report_in_browser has found one)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=browser.chromium_path(), args=browser.CHROMIUM_ARGS
-        )
-        try:
-            page = chromium.new_page(viewport={"width": 1200, "height": 900})
-            page.goto(Path(path).resolve().as_uri(), wait_until="load")
-            return page.evaluate(_READ)
-        finally:
-            chromium.close()
+    with browser.headless_page() as page:
+        page.goto(Path(path).resolve().as_uri(), wait_until="load")
+        return page.evaluate(_READ)
 
 
 def _pictures(folder: Path) -> dict[str, Path]:

@@ -115,7 +115,9 @@ def cmd_evaluate(args) -> None:
     """vaekit evaluate: print (and optionally save) vaekit.evaluate's numbers."""
     run = open_run(args.run)
     X, _, conditions = run.load_data(args.data, args.data_dir)
-    metrics = evaluate(run.estimator, X, conditions, n_samples=args.samples)
+    metrics = evaluate(
+        run.estimator, X, conditions, n_samples=args.samples, precision=args.precision
+    )
     print_metrics(metrics)
     if args.json:
         write_output(Path(args.json), (json.dumps(metrics, indent=2) + "\n").encode())

@@ -210,6 +210,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run", help=RUN_HELP)
     data_options(evaluate)
     samples_option(evaluate)
+    evaluate.add_argument(
+        "--precision",
+        choices=("fp64", "fp32"),
+        default="fp64",
+        help="the dtype of the networks for log p(x): fp64, the reference, or fp32, about 1.8 "
+        "times faster on a CPU and within 2e-5 nats per row on MNIST (default: fp64)",
+    )
     evaluate.add_argument("--json", help="also write the numbers to this JSON file")
 
     sample = command(
