@@ -76,6 +76,56 @@ def test_the_training_loss_is_the_bound_computed_by_hand():
     torch.testing.assert_close(terms["classification"], 2.5 * -log_q[0, 1] / 2)
 
 
+class Doubled(torch.nn.Module):
+    """An encoder that is not an MLP: twice a linear layer's output."""
+
+    def __init__(self, n_in, n_out):
+        super().__init__()
+        self.linear = torch.nn.Linear(n_in, n_out)
+
+    def forward(self, rows):
+        return 2 * self.linear(rows)
+
+
+@pytest.mark.parametrize(
+    "likelihood, encoder",
+    [
+        ("bernoulli", "mlp"),
+        ("poisson", "mlp"),  # the encoder reads log(1 + x): the shared product must too
+        ("bernoulli", "linear"),
+        ("bernoulli", "other"),
+    ],
+)
+def test_every_class_shares_the_first_layer_and_equals_the_labelled_copies(likelihood, encoder):
+    torch.manual_seed(0)
+    D, L, C, n = 6, 2, 3, 5
+    encoders = {
+        "mlp": torch.nn.Sequential(
+            torch.nn.Linear(D + C, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2 * L)
+        ),
+        "linear": torch.nn.Linear(D + C, 2 * L),
+        "other": Doubled(D + C, 2 * L),
+    }
+    module = SemiSupervisedModule(
+        encoders[encoder],
+        torch.nn.Linear(L + C, D),
+        torch.nn.Linear(D, C),
+        make_likelihood(likelihood, D),
+        make_prior("standard_normal", L, D, None),
+        L,
+        C,
+    )
+    x = torch.randint(0, 4, (n, D)).double()
+    module.double()
+    q = module.encode_every_class(x)
+    copies = torch.cat([x.repeat_interleave(C, 0), torch.eye(C).double().repeat(n, 1)], 1)
+    expected = module.encode(copies)
+    assert q.mean.shape == (n * C, L)
+    torch.testing.assert_close(q.mean, expected.mean, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(q.log_var, expected.log_var, rtol=1e-12, atol=1e-12)
+    assert not torch.allclose(q.mean[0], q.mean[1])  # the classes do move the posterior
+
+
 def test_scikit_learn_conventions():
     """Every check but one: scikit-learn's semi-supervised convention makes -1 the mark of an
     unlabelled row, so a class named -1 (as check_classifiers_classes uses) cannot be one."""

@@ -167,7 +167,13 @@ class VAEModule(LatentVariableModel):
     def encode(self, batch: torch.Tensor) -> DiagonalGaussian:
         """q(z|x). Log-variances are clamped to [-30, 20]: far beyond any useful posterior,
         and exp() of them stays finite, so one wild encoder output cannot poison the loss."""
-        mean, log_var = same_dtype(self.encoder(self.encoder_input(batch)), batch).chunk(2, dim=-1)
+        return self.posterior(same_dtype(self.encoder(self.encoder_input(batch)), batch))
+
+    @staticmethod
+    def posterior(outputs: torch.Tensor) -> DiagonalGaussian:
+        """q(z|x) from the encoder's outputs, means then log-variances (clamped as ``encode``
+        says)."""
+        mean, log_var = outputs.chunk(2, dim=-1)
         return DiagonalGaussian(mean, log_var.clamp(LOG_VAR_MIN, LOG_VAR_MAX))
 
     def embed(self, batch):
