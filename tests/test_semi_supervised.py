@@ -119,6 +119,7 @@ def test_every_class_shares_the_first_layer_and_equals_the_labelled_copies(likel
     module.double()
     q = module.encode_every_class(x)
     copies = torch.cat([x.repeat_interleave(C, 0), torch.eye(C).double().repeat(n, 1)], 1)
+    torch.testing.assert_close(torch.cat(module.labelled_copies(x), 1), copies, rtol=0, atol=0)
     expected = module.encode(copies)
     assert q.mean.shape == (n * C, L)
     torch.testing.assert_close(q.mean, expected.mean, rtol=1e-12, atol=1e-12)

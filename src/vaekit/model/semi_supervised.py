@@ -103,6 +103,11 @@ class SemiSupervisedModule(VAEModule):
         guess = nn.functional.one_hot(self.class_log_prob(x).argmax(-1), self.n_classes)
         return torch.cat([x, torch.where(unknown, guess.to(x.dtype), onehot)], dim=-1)
 
+    def labelled_copies(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x, y one-hot) for every row of x and class y: N C rows, row i's class c at i C + c."""
+        every_class = torch.eye(self.n_classes, dtype=x.dtype, device=x.device)
+        return x.repeat_interleave(self.n_classes, dim=0), every_class.repeat(x.shape[0], 1)
+
     def encode_every_class(self, x: torch.Tensor) -> DiagonalGaussian:
         """q(z|x, y) of the data rows x (no label block) for every class y: N C rows, row i's
         class c at i C + c.
@@ -117,8 +122,7 @@ class SemiSupervisedModule(VAEModule):
         elif isinstance(self.encoder, nn.Sequential) and isinstance(self.encoder[0], nn.Linear):
             first, rest = self.encoder[0], self.encoder[1:]
         else:
-            every_class = torch.eye(C, dtype=x.dtype, device=x.device).repeat(n, 1)
-            return self.encode(torch.cat([x.repeat_interleave(C, dim=0), every_class], dim=-1))
+            return self.encode(torch.cat(self.labelled_copies(x), dim=-1))
         unlabelled = self.encoder_input(torch.cat([x, x.new_zeros(n, C)], dim=-1))
         shared = first(unlabelled)  # x's part of the first layer, and its bias
         per_class = shared[:, None, :] + first.weight[:, -C:].T.to(shared.dtype)  # (n, C, H)
@@ -161,11 +165,11 @@ class SemiSupervisedModule(VAEModule):
         classification = (weights[:, 0] * cross_entropy).sum()
         known, unknown = in_bound & labelled, in_bound & ~labelled
         n_known, n_unknown, C = int(known.sum()), int(unknown.sum()), self.n_classes
-        every_class = torch.eye(C, dtype=x.dtype, device=x.device).repeat(n_unknown, 1)
+        copies, every_class = self.labelled_copies(x[unknown])
         q_known = self.encode(torch.cat([x[known], onehot[known]], dim=-1))
         q_every = self.encode_every_class(x[unknown])
         reconstruction, kl = self.bound_terms(
-            torch.cat([x[known], x[unknown].repeat_interleave(C, dim=0)]),
+            torch.cat([x[known], copies]),
             torch.cat([onehot[known], every_class]),
             DiagonalGaussian(
                 torch.cat([q_known.mean, q_every.mean]),
