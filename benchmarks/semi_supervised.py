@@ -68,6 +68,7 @@ def m2(args, seed: int) -> vaekit.SemiSupervisedVAE:
         binarize="dynamic",
         batch_size=100,
         learning_rate=args.learning_rate,
+        classifier_weight=args.classifier_weight,
         max_epochs=args.epochs,
         random_state=seed,
         verbose=False,
@@ -125,15 +126,37 @@ def m1_m2(args, seed: int, first: vaekit.VAE) -> vaekit.SemiSupervisedVAE:
         sigma="decoder",
         batch_size=100,
         learning_rate=args.learning_rate,
+        classifier_weight=args.classifier_weight,
         max_epochs=args.epochs,
         random_state=seed,
         verbose=False,
     )
 
 
-def fitted(args, X, y, kept, seed: int, first: vaekit.VAE | None):
-    """(name, fitted classifier, seconds) of each classifier on one draw of the labels."""
+def traced(model: vaekit.SemiSupervisedVAE, X, kept, X_test, y_test):
+    """``model`` fitted, printing after each epoch its test error on the first 2,000 test rows
+    and its ``label`` term: KL(q(y|x) || uniform) summed over the unlabelled rows, over all the
+    epoch's rows (the labelled ones' classifier-only copies included)."""
+
+    def report(record: dict) -> None:
+        error = 100 * (1 - model.score(X_test[:2000], y_test[:2000]))
+        print(
+            f"  epoch {record['epoch']}: test error {error:.1f}%, label term "
+            f"{record['label']:.2f}, loss {record['loss']:.2f}, {record['seconds']:.0f} s",
+            flush=True,
+        )
+
+    return model.fit(X, kept, callback=report)
+
+
+def fitted(args, X, y, kept, seed: int, first: vaekit.VAE | None, test=None):
+    """(name, fitted classifier, seconds) of each classifier on one draw of the labels; with
+    ``test`` (rows, labels), the VAEs print their test error after each epoch."""
     labelled = kept != -1
+
+    def fit_vae(model):
+        return model.fit(X, kept) if test is None else traced(model, X, kept, *test)
+
     fits = {
         "logistic regression (labelled rows)": lambda: LogisticRegression(max_iter=2000).fit(
             X[labelled], y[labelled]
@@ -142,8 +165,8 @@ def fitted(args, X, y, kept, seed: int, first: vaekit.VAE | None):
         "SelfTrainingClassifier": lambda: SelfTrainingClassifier(
             LogisticRegression(max_iter=2000)
         ).fit(X, kept),
-        "vaekit M2": lambda: m2(args, seed).fit(X, kept),
-        "vaekit M1+M2": lambda: m1_m2(args, seed, first).fit(X, kept),
+        "vaekit M2": lambda: fit_vae(m2(args, seed)),
+        "vaekit M1+M2": lambda: fit_vae(m1_m2(args, seed, first)),
     }
     for (key, name), fit in zip(MODELS.items(), fits.values(), strict=True):
         if key not in args.models:
@@ -162,6 +185,12 @@ def main() -> None:
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument(
         "--draws", type=int, nargs="+", default=[0, 1, 2], help="the label draws' seeds"
+    )
+    parser.add_argument(
+        "--classifier-weight", type=float, default=0.1, help="alpha / N (the paper: 0.1)"
+    )
+    parser.add_argument(
+        "--trace", action="store_true", help="print the VAEs' test error after each epoch"
     )
     parser.add_argument("--m1-epochs", type=int, default=200)
     parser.add_argument("--m1-dir", default=None, help="keep (or reuse) the fitted M1 here")
@@ -183,7 +212,8 @@ def main() -> None:
     errors: dict[str, list[float]] = {}
     for seed in args.draws:
         kept = vaekit.keep_labels(y, args.labels, random_state=seed).astype(np.int64)
-        for name, model, seconds in fitted(args, X, y, kept, seed, first):
+        test = (X_test, y_test) if args.trace else None
+        for name, model, seconds in fitted(args, X, y, kept, seed, first, test):
             error = 100 * (1 - model.score(X_test, y_test))
             errors.setdefault(name, []).append(error)
             print(f"seed {seed}  {name:38s} {error:6.2f}% error  {seconds:7.1f} s", flush=True)
