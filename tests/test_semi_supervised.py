@@ -3,6 +3,7 @@ conventions, partly labelled targets, saving, resuming and the refusals."""
 
 import math
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from sklearn.datasets import load_digits
 from sklearn.utils.estimator_checks import check_estimator
 
 import vaekit
-from vaekit.exceptions import DataError
+from vaekit.exceptions import DataError, LabelCollapseWarning
 from vaekit.model.likelihoods import make_likelihood
 from vaekit.model.priors import make_prior
 from vaekit.model.semi_supervised import SemiSupervisedModule
@@ -125,6 +126,45 @@ def test_every_class_shares_the_first_layer_and_equals_the_labelled_copies(likel
     torch.testing.assert_close(q.mean, expected.mean, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(q.log_var, expected.log_var, rtol=1e-12, atol=1e-12)
     assert not torch.allclose(q.mean[0], q.mean[1])  # the classes do move the posterior
+
+
+def spread_and_two_classes(n: int = 400):
+    """Rows of 10 features: a wide spread (sd 3) shared by the first five, the class (0 or 2)
+    added to the last five, a little noise; 5 labels per class kept."""
+    rng = np.random.default_rng(0)
+    classes = rng.integers(0, 2, n)
+    X = 0.3 * rng.normal(size=(n, 10))
+    X[:, :5] += 3 * rng.normal(size=(n, 1))
+    X[:, 5:] += 2 * classes[:, None]
+    kept = np.full(n, -1)
+    for c in (0, 1):
+        first = np.flatnonzero(classes == c)[:5]
+        kept[first] = c
+    return X, kept
+
+
+@pytest.mark.parametrize("latent_dim, collapses", [(1, False), (8, True)])
+def test_a_classifier_left_uniform_on_the_unlabelled_rows_is_a_warning(latent_dim, collapses):
+    """One latent unit holds the spread, so the label must carry the class: q(y|x) is
+    confident on the unlabelled rows. Eight hold both, the bound no longer needs y and its
+    entropy term keeps q(y|x) near uniform: a LabelCollapseWarning whose KL is the one
+    predict_proba gives."""
+    X, kept = spread_and_two_classes()
+    model = vaekit.SemiSupervisedVAE(
+        latent_dim, hidden_sizes=(32,), max_epochs=50, verbose=False, random_state=0
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X, kept)
+    messages = [str(w.message) for w in caught if w.category is LabelCollapseWarning]
+    proba = model.predict_proba(X[kept == -1])
+    kl = float((proba * np.log(2 * proba)).sum(1).mean())
+    if not collapses:
+        assert messages == [] and kl > 0.3
+        return
+    assert len(messages) == 1 and "m1=VAE" in messages[0]
+    reported = float(re.search(r"averages (\S+) nats of a possible 0.69", messages[0]).group(1))
+    assert kl < 0.1 * math.log(2) and reported == pytest.approx(kl, abs=0.02)
 
 
 def test_scikit_learn_conventions():

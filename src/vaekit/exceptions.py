@@ -29,6 +29,11 @@ class PosteriorCollapseWarning(VaekitWarning):
     """A VAE ended training with no active latent unit: its codes carry no information."""
 
 
+class LabelCollapseWarning(VaekitWarning):
+    """A semi-supervised VAE ended training with its classifier close to uniform on the
+    unlabelled rows: they taught it nothing."""
+
+
 class DataShiftWarning(VaekitWarning):
     """Data given to a trained model lie far outside the range of the data it was trained on."""
 

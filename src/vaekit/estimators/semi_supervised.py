@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ..engine.sources import ColumnsBeside, DataSource, SubsetSource, as_source
+from ..exceptions import LabelCollapseWarning
 from ..model.nets import build_networks
 from ..model.semi_supervised import SemiSupervisedModule
 from .base import LatentEstimator, require, seed_from, seeded_clone
@@ -21,6 +23,10 @@ from .conditions import encode_conditions
 from .labels import partial_labels
 from .params import document
 from .vae import VAE
+
+#: The share of log C under which the unlabelled rows' mean KL(q(y|x) || p(y)) in the last
+#: epoch counts as a classifier that stayed close to uniform on them.
+LABEL_COLLAPSE_SHARE = 0.1
 
 
 class SemiSupervisedVAE(ClassifierMixin, VAE):
@@ -303,7 +309,9 @@ class SemiSupervisedVAE(ClassifierMixin, VAE):
         return ColumnsBeside(rows, columns)
 
     def _fit_extra(self, source, generator: torch.Generator) -> None:
-        """M2 keeps no latent mixture: ``sample`` draws z from the prior and y from p(y)."""
+        """M2 keeps no latent mixture (``sample`` draws z from the prior and y from p(y)); it
+        warns if its classifier ended close to uniform on the unlabelled rows."""
+        _warn_if_label_collapsed(self.history_[-1]["label"], source.columns, len(self.classes_))
 
     def _extra_tensors(self) -> dict[str, torch.Tensor]:
         return LatentEstimator._extra_tensors(self)
@@ -592,3 +600,30 @@ def _part(checkpoint_dir: str | os.PathLike | None, name: str) -> Path | None:
 
 
 document(SemiSupervisedVAE)
+
+
+def _warn_if_label_collapsed(label_term: float, columns: np.ndarray, n_classes: int) -> None:
+    """LabelCollapseWarning when the unlabelled rows' mean KL(q(y|x) || p(y)) in the last
+    epoch is under ``LABEL_COLLAPSE_SHARE`` of log C.
+
+    ``label_term`` is the epoch's ``label`` term per training row (``columns``: the rows'
+    one-hot labels, cross-entropy weights and bound flags, the labels' copies included): log C
+    for each labelled row in the bound plus the KL of each unlabelled one."""
+    in_bound = columns[:, -1] > 0
+    labelled = columns[:, :-2].any(axis=1)
+    n_labelled, n_unlabelled = int((in_bound & labelled).sum()), int((in_bound & ~labelled).sum())
+    if n_unlabelled == 0:
+        return
+    log_c = math.log(n_classes)
+    kl = (label_term * len(columns) - n_labelled * log_c) / n_unlabelled
+    if kl >= LABEL_COLLAPSE_SHARE * log_c:
+        return
+    warnings.warn(
+        f"The classifier ended close to uniform on the unlabelled rows (their KL(q(y|x) || p(y)) "
+        f"averages {kl:.2f} nats of a possible {log_c:.2f}): the decoder hardly uses the label, "
+        "so the unlabelled rows pull the classifier towards uniform instead of teaching it; "
+        "on images try the M1+M2 stack (m1=VAE(...)), more epochs or a higher "
+        "classifier_weight.",
+        LabelCollapseWarning,
+        stacklevel=5,
+    )
