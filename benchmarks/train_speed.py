@@ -12,7 +12,9 @@ speed ratio, samples per second, the loss each reached, and the fraction of the 
 roofline measured in the same run. Another loop, "matmuls only", runs nothing but each step's
 matrix products at the same shapes: no loop that trains this model can beat it, so reference /
 matmuls-only is the ceiling of the speed-up. ``--compile`` adds vaekit with ``torch.compile`` on
-the module (its forward is the whole objective).
+the module (its forward is the whole objective). ``--profile`` then profiles one epoch of
+vaekit's loop at the first configuration (``torch.profiler``, after an unprofiled epoch): the
+operations by their own CPU time, and the share of it in the matrix products.
 
 Run: .venv/bin/python benchmarks/train_speed.py --data-dir ../shared/data
 """
@@ -132,6 +134,41 @@ def matmuls_epoch(n_examples: int, batch_size: int, precision: str) -> None:
             a @ b
 
 
+#: The operations that are the matrix products of a step (forward, and both gradients).
+PRODUCT_OPS = {"aten::addmm", "aten::mm", "aten::bmm", "aten::baddbmm"}
+
+
+def profile_epoch(X, batch_size: int, precision: str, top: int = 12) -> None:
+    """Print where one epoch of vaekit's loop spends its time: the ``top`` operations by their
+    own CPU time (``torch.profiler``), after one unprofiled epoch, and the products' share."""
+    trainer = vaekit_trainer(X, batch_size, precision)
+    torch.set_flush_denormal(True)
+    trainer.train_epoch(0, 0.0)
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    with torch.profiler.profile(activities=activities) as profile:
+        start = time.perf_counter()
+        trainer.train_epoch(1, 0.0)
+        wall = time.perf_counter() - start
+    torch.set_flush_denormal(False)
+    events = sorted(profile.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = sum(e.self_cpu_time_total for e in events)
+    products = sum(e.self_cpu_time_total for e in events if e.key in PRODUCT_OPS)
+    steps = -(-len(X) // batch_size)
+    print(
+        f"\nprofile of one vaekit epoch, batch {batch_size} {precision}: {wall:.2f} s under the "
+        f"profiler, {steps} steps; the operations' own time {total / 1e6:.2f} s, "
+        f"{products / total:.0%} of it in the matrix products\n"
+    )
+    print("| operation | calls | own CPU time (s) | share | us a call |")
+    print("|---|---|---|---|---|")
+    for event in events[:top]:
+        own = event.self_cpu_time_total
+        print(
+            f"| {event.key} | {event.count} | {own / 1e6:.3f} | {own / total:.1%} "
+            f"| {own / event.count:.1f} |"
+        )
+
+
 def compare(X, batch_size, precision, epochs, loops):
     torch.manual_seed(0)
     ref = ReferenceVAE()
@@ -169,6 +206,11 @@ def main() -> None:
         "--compile",
         action="store_true",
         help="also time vaekit with torch.compile on the loss (its first epoch holds the compile)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="then profile one epoch of vaekit's loop at the first configuration",
     )
     args = parser.parse_args()
     loops = ["reference", "vaekit", *(["vaekit+compile"] if args.compile else [])]
@@ -216,6 +258,9 @@ def main() -> None:
                 f"| {batch} | {precision} | compiled / eager speed (first epoch, with the "
                 f"compile: {first:.1f} s) | {gain:.2f}x | | | | |"
             )
+    if args.profile:
+        batch, precision = args.configs[0].split(":")
+        profile_epoch(X, int(batch), precision)
 
 
 if __name__ == "__main__":

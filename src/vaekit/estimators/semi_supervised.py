@@ -599,9 +599,6 @@ def _part(checkpoint_dir: str | os.PathLike | None, name: str) -> Path | None:
     return None if checkpoint_dir is None else Path(checkpoint_dir) / name
 
 
-document(SemiSupervisedVAE)
-
-
 def _warn_if_label_collapsed(label_term: float, columns: np.ndarray, n_classes: int) -> None:
     """LabelCollapseWarning when the unlabelled rows' mean KL(q(y|x) || p(y)) in the last
     epoch is under ``LABEL_COLLAPSE_SHARE`` of log C.
@@ -627,3 +624,6 @@ def _warn_if_label_collapsed(label_term: float, columns: np.ndarray, n_classes: 
         LabelCollapseWarning,
         stacklevel=5,
     )
+
+
+document(SemiSupervisedVAE)
