@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..engine.sources import ColumnsBeside, DataSource, SubsetSource, as_source
 from ..exceptions import LabelCollapseWarning
 from ..model.nets import build_networks
-from ..model.semi_supervised import SemiSupervisedModule
+from ..model.semi_supervised import WEIGHT_COLUMNS, SemiSupervisedModule
 from .base import LatentEstimator, require, seed_from, seeded_clone
 from .conditions import encode_conditions
 from .labels import partial_labels
@@ -607,7 +607,7 @@ def _warn_if_label_collapsed(label_term: float, columns: np.ndarray, n_classes: 
     one-hot labels, cross-entropy weights and bound flags, the labels' copies included): log C
     for each labelled row in the bound plus the KL of each unlabelled one."""
     in_bound = columns[:, -1] > 0
-    labelled = columns[:, :-2].any(axis=1)
+    labelled = columns[:, :-WEIGHT_COLUMNS].any(axis=1)
     n_labelled, n_unlabelled = int((in_bound & labelled).sum()), int((in_bound & ~labelled).sum())
     if n_unlabelled == 0:
         return
