@@ -127,6 +127,14 @@ class Bernoulli(Likelihood):
         most of an evaluation's time outside the matrix products)."""
         return -F.softplus(params * (1.0 - 2.0 * x))
 
+    def log_prob(self, x, params, observed=None):
+        """log p(x|z), summed over the features. Without a gradient, in float32 and with every
+        feature observed (an importance-sampled log p(x)), the sum is ``product_log_prob``'s,
+        which takes about two thirds of the time; the float64 reference keeps the softplus."""
+        if observed is None and params.dtype == torch.float32 and not torch.is_grad_enabled():
+            return product_log_prob(x, params)
+        return super().log_prob(x, params, observed)
+
     def mean(self, params):
         return torch.sigmoid(params)
 
@@ -143,6 +151,32 @@ class Bernoulli(Likelihood):
                 "The bernoulli likelihood needs binary data (0 or 1); "
                 "pass binarize=<threshold> or use likelihood='continuous_bernoulli' or 'gaussian'."
             )
+
+
+#: Factors per product in ``product_log_prob``: each lies in [1/2, 1), so a product of up to
+#: 126 of them stays above float32's smallest normal number, 2**-126.
+PRODUCT_GROUP = 112
+
+
+def product_log_prob(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """The Bernoulli log p(x|logits) of binary x, summed over the last dimension, with one
+    logarithm per ``PRODUCT_GROUP`` features instead of one per feature.
+
+    With y = (1 - 2 x) logits, log p = -sum softplus(y), and softplus(y) = relu(y) -
+    log sigmoid(|y|): the log-sigmoids' sum is the logarithm of the product of the
+    sigmoid(|y|), each in [1/2, 1), taken over groups small enough not to underflow. On CPUs
+    whose logarithm is slow (6 ns an element against 2 for the sigmoid, AVX2) this takes about
+    two thirds of the softplus's time. Every term is non-negative, so nothing cancels: in
+    float32 each factor carries a relative rounding error of at most 6e-8, about 1e-5 nats over
+    784 features.
+    """
+    y = logits * (1.0 - 2.0 * x)
+    relu_sum = torch.relu(y).sum(-1)
+    factors = y.abs_().sigmoid_()
+    whole = factors.shape[-1] // PRODUCT_GROUP * PRODUCT_GROUP
+    groups = factors[..., :whole].unflatten(-1, (-1, PRODUCT_GROUP)).prod(-1)
+    log_product = groups.log_().sum(-1) + factors[..., whole:].prod(-1).log_()
+    return log_product - relu_sum
 
 
 def continuous_bernoulli_log_norm(logits: torch.Tensor) -> torch.Tensor:
