@@ -15,6 +15,7 @@ from scipy import integrate, stats
 from scipy.special import expit, log_expit, logit
 
 from vaekit.exceptions import ConfigError, DataError
+from vaekit.model import distributions
 from vaekit.model.distributions import (
     Bernoulli,
     ContinuousBernoulli,
@@ -24,7 +25,6 @@ from vaekit.model.distributions import (
     product_log_prob,
     standard_normal_log_prob,
 )
-from vaekit.model import distributions
 from vaekit.model.likelihoods import make_likelihood
 
 F64 = torch.float64
