@@ -68,10 +68,11 @@ def m2_hidden(args) -> tuple[int, ...]:
 
 def m2(args, seed: int) -> vaekit.SemiSupervisedVAE:
     """M2 on the pixels, dynamically binarised, with the paper's sizes (50 latent units, one
-    hidden layer of 500) on MNIST."""
+    hidden layer of 500) on MNIST, or ``--m2-latent`` units."""
     hidden = m2_hidden(args)
+    latent = args.m2_latent or (50 if args.dataset == "mnist" else 16)
     return vaekit.SemiSupervisedVAE(
-        50 if args.dataset == "mnist" else 16,
+        latent,
         hidden_sizes=hidden,
         likelihood="bernoulli",
         binarize="dynamic",
@@ -203,6 +204,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--trace", action="store_true", help="print the VAEs' test error after each epoch"
+    )
+    parser.add_argument(
+        "--m2-latent", type=int, default=None, help="M2's latent units (the paper: 50 on MNIST)"
     )
     parser.add_argument("--m1-epochs", type=int, default=200)
     parser.add_argument("--m1-dir", default=None, help="keep (or reuse) the fitted M1 here")
