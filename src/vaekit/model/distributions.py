@@ -130,7 +130,7 @@ class Bernoulli(Likelihood):
     def log_prob(self, x, params, observed=None):
         """log p(x|z), summed over the features. Without a gradient, in float32 and with every
         feature observed (an importance-sampled log p(x)), the sum is ``product_log_prob``'s,
-        which takes about two thirds of the time; the float64 reference keeps the softplus."""
+        which takes 60% of the time; the float64 reference keeps the softplus."""
         if observed is None and params.dtype == torch.float32 and not torch.is_grad_enabled():
             return product_log_prob(x, params)
         return super().log_prob(x, params, observed)
@@ -164,11 +164,11 @@ def product_log_prob(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
 
     With y = (1 - 2 x) logits, log p = -sum softplus(y), and softplus(y) = relu(y) -
     log sigmoid(|y|): the log-sigmoids' sum is the logarithm of the product of the
-    sigmoid(|y|), each in [1/2, 1), taken over groups small enough not to underflow. On CPUs
-    whose logarithm is slow (6 ns an element against 2 for the sigmoid, AVX2) this takes about
-    two thirds of the softplus's time. Every term is non-negative, so nothing cancels: in
-    float32 each factor carries a relative rounding error of at most 6e-8, about 1e-5 nats over
-    784 features.
+    sigmoid(|y|), each in [1/2, 1), taken over groups small enough not to underflow. Where the
+    softplus kernel is slow (AVX2, one thread: 6.0 ns an element against 1.9 for the sigmoid,
+    ``benchmarks/elementwise.py``) this takes 60% of the softplus pass's time. Every term is
+    non-negative, so nothing cancels: in float32 each factor carries a relative rounding error
+    of at most 6e-8, about 1e-5 nats over 784 features.
     """
     y = logits * (1.0 - 2.0 * x)
     relu_sum = torch.relu(y).sum(-1)
