@@ -17,11 +17,11 @@ def inputs():
     return torch.cat([x, torch.tensor([0.0, 1e-30, -1e-8, 9.0, -20.0, 100.0])])
 
 
-def test_the_sigmoid_form_is_tanh_to_float32_rounding(inputs):
+def test_the_sigmoid_form_is_within_2e_7_of_tanh(inputs):
     with torch.no_grad():
         fast = Tanh()(inputs)
     exact = np.tanh(inputs.double().numpy())
-    assert np.abs(fast.double().numpy() - exact).max() <= 2.4e-7
+    assert np.abs(fast.double().numpy() - exact).max() <= 2e-7
     assert not torch.equal(fast, torch.tanh(inputs))  # it is the other form, not tanh itself
     assert fast.abs().max() <= 1.0
 
