@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..exceptions import ConfigError, DataError
+from .fast_paths import float32_estimate
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -131,7 +132,7 @@ class Bernoulli(Likelihood):
         """log p(x|z), summed over the features. Without a gradient, in float32 and with every
         feature observed (an importance-sampled log p(x)), the sum is ``product_log_prob``'s,
         which takes 60% of the time; the float64 reference keeps the softplus."""
-        if observed is None and params.dtype == torch.float32 and not torch.is_grad_enabled():
+        if observed is None and float32_estimate(params):
             return product_log_prob(x, params)
         return super().log_prob(x, params, observed)
 

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ..exceptions import ConfigError
+from .fast_paths import float32_estimate
 
 
 class Tanh(nn.Tanh):
@@ -28,12 +29,7 @@ class Tanh(nn.Tanh):
     graphs keep ``torch.tanh``."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (
-            x.dtype == torch.float32
-            and not torch.is_grad_enabled()
-            and not torch.compiler.is_compiling()
-            and not torch.onnx.is_in_onnx_export()
-        ):
+        if float32_estimate(x):
             return torch.sigmoid(x * 2.0).mul_(2.0).sub_(1.0)
         return torch.tanh(x)
 
