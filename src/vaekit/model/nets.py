@@ -23,7 +23,7 @@ from .fast_paths import float32_estimate
 
 class Tanh(nn.Tanh):
     """tanh; without a gradient in float32 (an importance-sampled log p(x) runs its decoder
-    K times a row) as 2 sigmoid(2x) - 1, within 2e-7 of tanh (torch.tanh's own float32: 3e-8)
+    K times a row) as 2 sigmoid(2x) - 1, within 2e-7 of tanh (a test holds it there)
     in about half its time where the tanh kernel is slow (AVX2, one thread: 4.1 ns an element
     against 1.9 for the sigmoid, ``benchmarks/elementwise.py``). Training, float64 and exported
     graphs keep ``torch.tanh``."""
