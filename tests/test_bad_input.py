@@ -647,6 +647,13 @@ CASES = [
     ),
     Case(
         "parameters",
+        "a weight average's decay of 1 (it would never move)",
+        ["train", "rows.npy", "--ema-decay", "1"],
+        "ema_decay must be a number in (0, 1), or None.",
+        npy("rows.npy", GOOD),
+    ),
+    Case(
+        "parameters",
         "learning rate 0",
         ["train", "rows.npy", "--learning-rate", "0"],
         "learning_rate must be a positive number.",

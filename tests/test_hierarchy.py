@@ -2,15 +2,19 @@
 over z1 against closed forms, the trivial second layer against the one-layer model, and the
 whole estimator life cycle."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
 from conftest import assert_resume_is_bit_identical
 from scipy.stats import multivariate_normal
+from sklearn.datasets import load_digits
 from sklearn.utils.estimator_checks import check_estimator
 
 import vaekit
-from vaekit.exceptions import ConfigError
+from vaekit.estimators.vae import ACTIVE_UNIT_THRESHOLD
+from vaekit.exceptions import ConfigError, PosteriorCollapseWarning
 from vaekit.model.hierarchy import StochasticLayer, stack_layers
 from vaekit.model.modules import VAEModule
 from vaekit.model.priors import StandardNormal
@@ -192,3 +196,23 @@ def test_the_shell_trains_two_stochastic_layers(tmp_path):
     assert vae.upper_layers == (2,) and vae.upper_hidden_sizes == (16, 16)
     metrics = (tmp_path / "run" / "report.html").read_text()
     assert "active latent units" in metrics
+
+
+def test_a_collapsed_upper_layer_warns_and_an_active_one_does_not():
+    X = load_digits().data / 16
+    layers = dict(hidden_sizes=(64,), upper_layers=(3,), upper_hidden_sizes=(16,), verbose=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        vae = vaekit.VAE(4, max_epochs=30, learning_rate=3e-3, random_state=0, **layers).fit(X)
+    said = [str(w.message) for w in caught if w.category is PosteriorCollapseWarning]
+    z1, z2 = vae.layer_activity(X)
+    assert (z1 > ACTIVE_UNIT_THRESHOLD).any() and (z2 <= ACTIVE_UNIT_THRESHOLD).all()
+    assert len(said) == 1 and said[0].startswith("No unit of latent layer 2 is active")
+    assert "objective='iwae'" in said[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PosteriorCollapseWarning)
+        iwae = vaekit.VAE(
+            4, max_epochs=60, learning_rate=3e-3, objective="iwae", n_samples=10, random_state=0,
+            **layers,
+        ).fit(X)  # fmt: skip
+    assert (iwae.layer_activity(X)[1] > ACTIVE_UNIT_THRESHOLD).any()

@@ -65,6 +65,7 @@ BAD = {
     "validation_fraction": 1.0,
     "patience": 0,
     "clip_grad_norm": -1.0,
+    "ema_decay": 1.0,
     "precision": "fp8",
     "device": "gpu",
     "random_state": -1,

@@ -55,8 +55,10 @@ def X(digits):
     return digits[0][:600] / 16
 
 
-def test_an_interrupted_fit_resumes_bit_identically(X, tmp_path):
+@pytest.mark.parametrize("ema_decay", [None, 0.9])
+def test_an_interrupted_fit_resumes_bit_identically(X, tmp_path, ema_decay):
     params = dict(EARLY_STOPPING, verbose=False, learning_rate_schedule="cosine")
+    params["ema_decay"] = ema_decay
     unbroken = VAE(**params).fit(X)
     assert 20 < unbroken.n_epochs_ < 200  # early stopping fires after the interruption
     fit_interrupted_at(X, 20, tmp_path / "ckpt", **params)

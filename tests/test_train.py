@@ -210,3 +210,61 @@ def test_a_run_of_non_finite_steps_stops_training_and_restores_the_last_good_wei
     finally:
         handle.remove()
     assert all(torch.equal(model.state_dict()[k], v) for k, v in snapshots[-1].items())
+
+
+def flat_weights(model: nn.Module) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+def fit_recording_steps(ema_decay, seen=None, **options):
+    """A Regression fit; (model, history, the weights after every optimiser step), and the
+    weights that the callback saw after each epoch appended to ``seen``."""
+    torch.manual_seed(0)
+    X = torch.randn(64, 6)
+    X[:, -1] = X[:, 0] - X[:, 1] + 0.3 * torch.randn(64)
+    model = Regression(5)
+    steps = []
+    handle = register_optimizer_step_post_hook(lambda *_: steps.append(flat_weights(model)))
+    callback = None if seen is None else lambda record: seen.append(flat_weights(model))
+    settings = dict(batch_size=8, learning_rate=0.05, max_epochs=3, patience=None)
+    options = TrainingOptions(
+        **(settings | options), ema_decay=ema_decay, callback=callback, verbose=False
+    )
+    try:
+        result = train(model, _source(X), options, torch.Generator().manual_seed(1))
+    finally:
+        handle.remove()
+    return model, result.history, steps
+
+
+def test_the_weight_average_is_the_plain_mean_over_fewer_steps_than_its_span():
+    model, _, steps = fit_recording_steps(0.99, validation_fraction=0)  # a span of 100 steps
+    assert len(steps) == 24
+    mean = torch.stack(steps).double().mean(0)
+    torch.testing.assert_close(flat_weights(model).double(), mean, rtol=0, atol=1e-6)
+
+
+def test_the_weight_average_is_exponential_past_its_span():
+    decay = 0.8  # the plain mean over the first 5 steps, then an exponential average
+    model, _, steps = fit_recording_steps(decay, validation_fraction=0)
+    expected = steps[0].double()
+    for n, weights in enumerate(steps[1:], start=2):
+        d = min(decay, (n - 1) / n)
+        expected = d * expected + (1 - d) * weights.double()
+    got = flat_weights(model).double()
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
+    assert (got - steps[-1].double()).abs().max() > 1e-3  # not the last step's weights
+
+
+def test_averaging_leaves_training_alone_and_is_what_validation_and_the_callback_see():
+    plain_model, plain, plain_steps = fit_recording_steps(None)
+    seen = []
+    model, averaged, steps = fit_recording_steps(0.9, seen)
+    assert [r["loss"] for r in averaged] == [r["loss"] for r in plain]  # the same raw steps
+    assert all(torch.equal(a, b) for a, b in zip(steps, plain_steps, strict=True))
+    assert all(a["val_loss"] != b["val_loss"] for a, b in zip(averaged, plain, strict=True))
+    per_epoch = len(steps) // 3
+    for epoch, weights in enumerate(seen, start=1):  # the average, not the epoch's last step
+        assert not torch.equal(weights, steps[epoch * per_epoch - 1])
+    assert torch.equal(seen[-1], flat_weights(model))  # and the fit returns it
+    assert torch.equal(flat_weights(plain_model), plain_steps[-1])

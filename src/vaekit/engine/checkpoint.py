@@ -1,7 +1,8 @@
 """Training checkpoints: everything a fit needs to go on exactly where it stopped.
 
 A checkpoint folder holds ``state.safetensors`` (the weights, the optimiser's moments, the best
-weights so far, the random generators' states: the run's and every process's noise) and
+weights so far, the average of the weights when one is kept, the random generators' states: the
+run's and every process's noise) and
 ``state.json`` (epoch, seconds of training, history, early-stopping counters, the number of
 processes, and a fingerprint of the parameters and data it belongs to;
 the schedules are functions of the epoch and the seconds, so they need no state of their own).
@@ -16,7 +17,7 @@ import hashlib
 import json
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -49,6 +50,7 @@ class TrainingState:
     since_best: int
     best_model: dict[str, torch.Tensor] | None
     best_epoch: int | None = None  # the epoch whose weights best_model holds
+    average: dict[str, torch.Tensor] = field(default_factory=dict)  # WeightAverage.state()
 
     @classmethod
     def fresh(cls) -> TrainingState:
@@ -116,6 +118,7 @@ class Checkpoint:
         self.folder.mkdir(parents=True, exist_ok=True)
         tensors = {f"model.{k}": v for k, v in state.model.items()}
         tensors |= {f"best.{k}": v for k, v in (state.best_model or {}).items()}
+        tensors |= {f"average.{k}": v for k, v in state.average.items()}
         for index, values in state.optimizer["state"].items():
             tensors |= {f"optimizer.{index}.{k}": v.cpu() for k, v in values.items()}
         tensors |= {"generator": state.generator, "streak": state.streak.cpu()}
@@ -188,6 +191,7 @@ def _state_from(meta: dict, tensors: dict[str, torch.Tensor]) -> TrainingState:
         since_best=meta["since_best"],
         best_model=group("best.") if meta["has_best"] else None,
         best_epoch=meta.get("best_epoch"),
+        average=group("average."),
     )
 
 

@@ -3,7 +3,9 @@
 The loop knows nothing of what a VAE is. It reads shuffled batches of rows from a source,
 moves them to the device, calls ``module(x, generator)`` (whose forward returns the loss terms),
 steps Adam, and records every term by its name. A non-finite loss or gradient skips the step;
-too many in a row stop training. Schedules advance at every step, by epochs or by time.
+too many in a row stop training. Schedules advance at every step, by epochs or by time. With
+``ema_decay`` it keeps an average of the weights (``averaging``), which validation, early
+stopping, the callback and the end of the fit see in place of the raw weights that Adam steps.
 
 Under torchrun the module is wrapped in ``DistributedDataParallel`` and each process reads its
 part of every batch (``distributed.epoch_batches``): ``batch_size`` is the batch of all the
@@ -14,6 +16,7 @@ checkpoint, which holds every process's noise generator.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -26,7 +29,8 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from ..exceptions import ConfigError, TrainingError, VaekitWarning
+from ..exceptions import ConfigError, ModelFileError, TrainingError, VaekitWarning
+from .averaging import WeightAverage
 from .checkpoint import Checkpoint, TrainingState
 from .devices import autocast, gradient_scaler, to_device
 from .distributed import (
@@ -57,7 +61,8 @@ class TrainingOptions:
 
     ``annealed`` names module attributes set before every step from a warm-up (the KL weight);
     early stopping waits until each has reached its target. ``callback`` is called with each
-    epoch's history record, outside the epoch's timing. The record holds the epoch, every loss
+    epoch's history record, outside the epoch's timing, with the weights as the fit would
+    return them then (the average, with ``ema_decay``). The record holds the epoch, every loss
     term, ``skipped_steps``, the ``val_`` terms, ``learning_rate`` (the rate of the epoch's last
     step) and ``seconds``.
     """
@@ -70,6 +75,7 @@ class TrainingOptions:
     validation_fraction: float = 0.1
     patience: int | None = 10
     clip_grad_norm: float | None = None
+    ema_decay: float | None = None  # keep and return an average of the weights
     max_nonfinite_steps: int = 10
     precision: str = "fp32"
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
@@ -169,6 +175,9 @@ class Trainer:
         self.lr_factor = LEARNING_RATE_SCHEDULES[options.learning_rate_schedule]
         self.budget = options.budget
         self.params = [p for group in self.optimizer.param_groups for p in group["params"]]
+        self.average = None
+        if options.ema_decay is not None:
+            self.average = WeightAverage(self.params, options.ema_decay)
         self.term_names: list[str] | None = None
         self.learning_rate = options.learning_rate  # the last step's, for the record
         self.step_seconds = 0.0  # rank 0's mean step time in the last epoch (see elapsed)
@@ -183,6 +192,11 @@ class Trainer:
         if state is None:
             return TrainingState.fresh()
         state.restore(self.module, self.optimizer, self.generator, self.noise, self.world.rank)
+        if self.average is not None:
+            try:
+                self.average.restore(state.average)
+            except (ValueError, KeyError) as err:
+                raise ModelFileError(f"The checkpoint does not fit this model ({err}).") from None
         if len(state.noise) != self.world.size and self.world.main:
             warnings.warn(
                 f"This run was checkpointed by {_processes(len(state.noise))} and goes on with "
@@ -197,6 +211,7 @@ class Trainer:
         """Rank 0 writes the checkpoint, with every rank's noise; the others wait for it."""
         noise = gather(self.noise.get_state(), self.world)
         self.state.capture(self.module, self.optimizer, self.generator, noise)
+        self.state.average = {} if self.average is None else self.average.state()
         if self.world.main:
             self.checkpoint.save(self.state)
         barrier(self.world)
@@ -272,6 +287,8 @@ class Trainer:
             self.apply_schedules(clock)
             x = read_batch(self.source, self.train_rows[batch], self.device)
             terms, bad = self.step(x, batch_rows)
+            if self.average is not None:
+                self.average.update()
             if names is None:
                 names = self.term_names = list(terms)
                 totals = torch.zeros(len(names), device=self.device)
@@ -345,6 +362,8 @@ class Trainer:
         if state.best_model is not None:
             self.module.load_state_dict(state.best_model)
             best_epoch = state.best_epoch or state.epoch
+        elif self.average is not None:
+            self.average.copy_to_params()
         self.module.eval()
         return TrainingResult(state.history, stopped_by, best_epoch)
 
@@ -360,21 +379,27 @@ class Trainer:
         except TrainingError as err:
             self.module.load_state_dict(last_good)
             raise TrainingError(f"{err} The weights of epoch {epoch} were restored.") from None
-        if self.val_rows is not None:
-            record |= self.validate()
-        record["learning_rate"] = self.learning_rate
-        record["seconds"] = broadcast(time.perf_counter() - start, self.world)  # one budget
-        state.history.append(record)
-        state.epoch = epoch + 1
-        state.seconds += record["seconds"]
-        progress.update(record)
-        clock = Clock(state.epoch, state.seconds)
-        stop = self.early_stopping(record, clock)
+        with self.averaged():
+            if self.val_rows is not None:
+                record |= self.validate()
+            record["learning_rate"] = self.learning_rate
+            record["seconds"] = broadcast(time.perf_counter() - start, self.world)  # one budget
+            state.history.append(record)
+            state.epoch = epoch + 1
+            state.seconds += record["seconds"]
+            progress.update(record)
+            clock = Clock(state.epoch, state.seconds)
+            stop = self.early_stopping(record, clock)
         state.finished = stop or self.budget.spent(clock)
         if self.checkpoint is not None and (state.finished or self.checkpoint.due(state.epoch)):
             self.save_state()
         if options.callback is not None:
-            options.callback(record)
+            with self.averaged():
+                options.callback(record)
+
+    def averaged(self) -> contextlib.AbstractContextManager:
+        """The weights a fit returns, in place for a block: the average when one is kept."""
+        return contextlib.nullcontext() if self.average is None else self.average.swapped_in()
 
     def early_stopping(self, record: dict, clock: Clock) -> bool:
         """Track the best monitored loss and its weights; True when patience has run out.

@@ -64,6 +64,7 @@ class Autoencoder(LatentEstimator):
         validation_fraction: float = 0.1,
         patience: int | None = 20,
         clip_grad_norm: float | None = None,
+        ema_decay: float | None = None,
         precision: str = "fp32",
         device: str = "auto",
         random_state=None,
@@ -94,6 +95,7 @@ class Autoencoder(LatentEstimator):
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.clip_grad_norm = clip_grad_norm
+        self.ema_decay = ema_decay
         self.precision = precision
         self.device = device
         self.random_state = random_state

@@ -323,6 +323,7 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             validation_fraction=self.validation_fraction,
             patience=self.patience,
             clip_grad_norm=self.clip_grad_norm,
+            ema_decay=self.ema_decay,
             precision=self.precision,
             device=device,
             annealed=self._annealed(),

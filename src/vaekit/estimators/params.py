@@ -450,6 +450,18 @@ _DECLARATIONS = (
         "clip_grad_norm must be a positive number or None.",
         cli=float,
     ),
+    Param(
+        "ema_decay",
+        "float or None",
+        "Keep an exponential moving average of the weights over about 1 / (1 - ema_decay) "
+        "optimiser steps (the plain mean over the first ones) and make it the fitted model: "
+        "validation, early stopping and the callback see it, while the optimiser steps the raw "
+        "weights, which checkpoints keep beside it. It averages out the noise of the last "
+        "steps; 0.999 to 0.9999 are usual. None keeps the last weights.",
+        lambda v: v is None or (is_number(v) and 0 < v < 1),
+        "ema_decay must be a number in (0, 1), or None.",
+        cli=float,
+    ),
     _choice(
         "precision",
         ("fp32", "bf16", "fp16"),

@@ -117,6 +117,7 @@ class SemiSupervisedVAE(ClassifierMixin, VAE):
         max_epochs: int | None = 200,
         max_time: float | str | None = None,
         clip_grad_norm: float | None = None,
+        ema_decay: float | None = None,
         precision: str = "fp32",
         device: str = "auto",
         random_state=None,
@@ -149,6 +150,7 @@ class SemiSupervisedVAE(ClassifierMixin, VAE):
         self.max_epochs = max_epochs
         self.max_time = max_time
         self.clip_grad_norm = clip_grad_norm
+        self.ema_decay = ema_decay
         self.precision = precision
         self.device = device
         self.random_state = random_state

@@ -109,6 +109,7 @@ class VAE(LatentEstimator):
         validation_fraction: float = 0.1,
         patience: int | None = 20,
         clip_grad_norm: float | None = None,
+        ema_decay: float | None = None,
         precision: str = "fp32",
         device: str = "auto",
         random_state=None,
@@ -152,6 +153,7 @@ class VAE(LatentEstimator):
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.clip_grad_norm = clip_grad_norm
+        self.ema_decay = ema_decay
         self.precision = precision
         self.device = device
         self.random_state = random_state
@@ -374,13 +376,16 @@ class VAE(LatentEstimator):
             then (n, upper_layers[0]), ...
         """
         check_is_fitted(self)
-        codes = [self.transform(X, y)]
-        prior = self.module_.prior
-        if isinstance(prior, StochasticLayer):
-            upper = self._map(lambda m, z: torch.cat(m.prior.codes(z), dim=-1), codes[0])
-            sizes = np.cumsum(self.upper_layers)[:-1]
-            codes += np.split(upper, sizes, axis=1)
-        return codes
+        means = self.transform(X, y)
+        return [means, *self._upper_codes(means)]
+
+    def _upper_codes(self, means: np.ndarray) -> list[np.ndarray]:
+        """The posterior means of the layers above z1 (none without ``upper_layers``), given
+        the means of z1."""
+        if not isinstance(self.module_.prior, StochasticLayer):
+            return []
+        upper = self._map(lambda m, z: torch.cat(m.prior.codes(z), dim=-1), means)
+        return np.split(upper, np.cumsum(self.upper_layers)[:-1], axis=1)
 
     def layer_activity(self, X, y=None) -> list[np.ndarray]:
         """How much of each latent unit's prior variance its posterior mean carries across the
@@ -672,17 +677,9 @@ class VAE(LatentEstimator):
                 "Training ended with non-finite latent codes; try a lower learning_rate or "
                 "clip_grad_norm."
             )
-        variance = self._prior_variances(source)[0] if len(means) > 1 else None
-        if variance is not None and not (means.var(0) > ACTIVE_UNIT_THRESHOLD * variance).any():
-            warnings.warn(
-                f"No latent unit is active (the posterior means of all {self.n_components} vary "
-                f"by less than {ACTIVE_UNIT_THRESHOLD} of the prior's variance over the training "
-                "rows): the posterior collapsed to the prior and the codes carry no "
-                "information; try more epochs, a KL warm-up (warmup_epochs), free_bits or a "
-                "higher learning_rate.",
-                PosteriorCollapseWarning,
-                stacklevel=3,
-            )
+        if len(means) > 1:
+            layers = [means, *self._upper_codes(means)]
+            _warn_if_collapsed(layers, self._prior_variances(source))
         k = min(self.gmm_components, len(means))
         seed = int(torch.randint(2**31 - 1, (1,), generator=generator))
         self.gmm_ = GaussianMixture(k, covariance_type="full", random_state=seed).fit(means)
@@ -704,6 +701,31 @@ class VAE(LatentEstimator):
             for name, shape in (("weights", (k,)), ("means", (k, L)), ("covariances", (k, L, L)))
         }
         self.gmm_ = mixture_from_arrays(**arrays)
+
+
+def _warn_if_collapsed(layers: list[np.ndarray], variances: list[np.ndarray]) -> None:
+    """A PosteriorCollapseWarning for each stochastic layer none of whose units is active:
+    the posterior means vary by less than ACTIVE_UNIT_THRESHOLD of the prior's variance."""
+    for index, (means, variance) in enumerate(zip(layers, variances, strict=True)):
+        if (means.var(0) > ACTIVE_UNIT_THRESHOLD * variance).any():
+            continue
+        how = f"by less than {ACTIVE_UNIT_THRESHOLD} of the prior's variance over the training rows"
+        if index == 0:
+            message = (
+                f"No latent unit is active (the posterior means of all {means.shape[1]} vary "
+                f"{how}): the posterior collapsed to the prior and the codes carry no "
+                "information; try more epochs, a KL warm-up (warmup_epochs), free_bits or a "
+                "higher learning_rate."
+            )
+        else:
+            message = (
+                f"No unit of latent layer {index + 1} is active (the posterior means of all "
+                f"{means.shape[1]} vary {how}): that layer collapsed to its prior and carries "
+                "nothing about the layer below; try more epochs, a longer KL warm-up "
+                "(warmup_epochs), the IWAE objective (objective='iwae', which keeps more units "
+                "active in Burda et al. 2016) or fewer upper_layers."
+            )
+        warnings.warn(message, PosteriorCollapseWarning, stacklevel=4)
 
 
 def _mean_and_log_var(q) -> torch.Tensor:
