@@ -7,10 +7,11 @@ matrix products and the bound they give at the fp32 matmul peak measured in the 
 (the best of 2048 x 2048 products, on the threads the evaluation uses), the ratio of the two,
 and the peak resident memory. The float64 reference (``precision="fp64"``) is run on the first
 ``--reference-rows`` rows: a row's estimate does not depend on the others, so the two are
-compared row by row (mean and largest difference).
+compared row by row (mean and largest difference). ``--profile N`` instead profiles the float32
+path on the first N rows (torch.profiler) and prints where its time goes, operator by operator.
 
 Run: .venv/bin/python benchmarks/mnist_loglik.py [--samples 5000] [--rows 10000]
-[--reference-rows 500] [--device cuda] [--data-dir ../shared/data]
+[--reference-rows 500] [--device cuda] [--profile 64] [--data-dir ../shared/data]
 """
 
 import argparse
@@ -53,6 +54,23 @@ def product_flops(net: nn.Module) -> int:
     return sum(2 * m.in_features * m.out_features for m in layers)
 
 
+#: The operators that do the matrix products (the rest is elementwise work, copies and sums).
+PRODUCTS = {"aten::addmm", "aten::mm", "aten::bmm", "aten::matmul", "aten::linear"}
+
+
+def profile(vae: vaekit.VAE, X: np.ndarray, n_samples: int) -> None:
+    """Print the float32 estimate's operators on X by their own CPU time, and the products'
+    share of it."""
+    vae.score_samples(X[:2], n_samples, precision="fp32")  # a first call warms up the caches
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        vae.score_samples(X, n_samples, precision="fp32")
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    products = sum(e.self_cpu_time_total for e in events if e.key in PRODUCTS)
+    print(events.table(sort_by="self_cpu_time_total", row_limit=12))
+    print(f"matrix products: {products / total:.0%} of the operators' own CPU time")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="mnist-vae-50d", help="a pretrained model's name")
@@ -60,12 +78,16 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10000, help="test rows (default: all)")
     parser.add_argument("--reference-rows", type=int, default=500)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--profile", type=int, default=0, help="profile N rows instead")
     default_dir = os.environ.get("VAEKIT_DATA", "../shared/data")
     parser.add_argument("--data-dir", default=default_dir, help="MNIST files (../shared/data)")
     args = parser.parse_args()
 
     X = load_dataset("mnist", data_dir=args.data_dir, binarize="dynamic").test[: args.rows]
     vae = vaekit.load_pretrained(args.model, device=args.device)
+    if args.profile:
+        profile(vae, X[: args.profile], args.samples)
+        return
     module = vae.module_
     per_sample = product_flops(module.decoder)
     flops = len(X) * (product_flops(module.encoder) + args.samples * per_sample)
