@@ -3,9 +3,9 @@
 Each optimiser step moves the average toward the new weights: after step n,
 ``average = d_n * average + (1 - d_n) * weights`` with ``d_n = min(decay, (n - 1) / n)``, so the
 first steps give the plain mean of the weights so far (the starting weights do not linger in a
-short fit) and later steps an exponential average over about ``1 / (1 - decay)`` steps. The
-weights of a noisy late phase of training are averaged out; the optimiser still steps the raw
-weights, so training itself does not change.
+short fit) and later steps an exponential average over about ``1 / (1 - decay)`` steps, which
+averages out the noise of the recent steps. The optimiser still steps the raw weights, so
+training itself does not change.
 """
 
 from __future__ import annotations
