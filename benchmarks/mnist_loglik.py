@@ -58,17 +58,22 @@ def product_flops(net: nn.Module) -> int:
 PRODUCTS = {"aten::addmm", "aten::mm", "aten::bmm", "aten::matmul", "aten::linear"}
 
 
-def profile(vae: vaekit.VAE, X: np.ndarray, n_samples: int) -> None:
+def profile(vae: vaekit.VAE, X: np.ndarray, n_samples: int, bound: float) -> None:
     """Print the float32 estimate's operators on X by their own CPU time, and the products'
-    share of it."""
+    time and the rest's against ``bound``, the products' FLOP bound in seconds."""
     vae.score_samples(X[:2], n_samples, precision="fp32")  # a first call warms up the caches
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         vae.score_samples(X, n_samples, precision="fp32")
     events = prof.key_averages()
-    total = sum(e.self_cpu_time_total for e in events)
-    products = sum(e.self_cpu_time_total for e in events if e.key in PRODUCTS)
+    total = sum(e.self_cpu_time_total for e in events) / 1e6
+    products = sum(e.self_cpu_time_total for e in events if e.key in PRODUCTS) / 1e6
     print(events.table(sort_by="self_cpu_time_total", row_limit=12))
-    print(f"matrix products: {products / total:.0%} of the operators' own CPU time")
+    print(
+        f"matrix products: {products * 1e3:.0f} ms of the operators' own {total * 1e3:.0f} ms "
+        f"({products / total:.0%}), {bound / products:.0%} of the peak; the rest alone: "
+        f"{(total - products) * 1e3:.0f} ms, {(total - products) / bound:.2f} x the products' "
+        f"bound of {bound * 1e3:.0f} ms"
+    )
 
 
 def main() -> None:
@@ -86,8 +91,7 @@ def main() -> None:
     X = load_dataset("mnist", data_dir=args.data_dir, binarize="dynamic").test[: args.rows]
     vae = vaekit.load_pretrained(args.model, device=args.device)
     if args.profile:
-        profile(vae, X[: args.profile], args.samples)
-        return
+        X = X[: args.profile]
     module = vae.module_
     per_sample = product_flops(module.decoder)
     flops = len(X) * (product_flops(module.encoder) + args.samples * per_sample)
@@ -96,6 +100,10 @@ def main() -> None:
     print(f"{flops / 1e12:.2f} TFLOP of matrix products")
 
     peak = matmul_peak(args.device)
+    if args.profile:
+        print(f"  fp32 matmul peak         {peak / 1e9:.1f} GFLOP/s (2048 x 2048, same process)")
+        profile(vae, X, args.samples, flops / peak)
+        return
     memory_before = peak_memory_gib()
     start = time.perf_counter()
     fast = vae.score_samples(X, args.samples, precision="fp32")

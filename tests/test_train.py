@@ -216,12 +216,19 @@ def flat_weights(model: nn.Module) -> torch.Tensor:
     return torch.cat([p.detach().flatten() for p in model.parameters()])
 
 
-def fit_recording_steps(ema_decay, seen=None, **options):
-    """A Regression fit; (model, history, the weights after every optimiser step), and the
-    weights that the callback saw after each epoch appended to ``seen``."""
+def regression_rows() -> torch.Tensor:
     torch.manual_seed(0)
     X = torch.randn(64, 6)
     X[:, -1] = X[:, 0] - X[:, 1] + 0.3 * torch.randn(64)
+    return X
+
+
+def fit_recording_steps(ema_decay, seen=None, **options):
+    """A Regression fit of ``regression_rows``; (model, history, the weights after every
+    optimiser step), and the weights that the callback saw after each epoch appended to
+    ``seen``."""
+    X = regression_rows()
+    torch.manual_seed(0)
     model = Regression(5)
     steps = []
     handle = register_optimizer_step_post_hook(lambda *_: steps.append(flat_weights(model)))
@@ -237,6 +244,15 @@ def fit_recording_steps(ema_decay, seen=None, **options):
     return model, result.history, steps
 
 
+def expected_average(steps: list[torch.Tensor], decay: float) -> torch.Tensor:
+    """The average after ``steps``, by its recursion in float64."""
+    average = steps[0].double()
+    for n, weights in enumerate(steps[1:], start=2):
+        d = min(decay, (n - 1) / n)
+        average = d * average + (1 - d) * weights.double()
+    return average
+
+
 def test_the_weight_average_is_the_plain_mean_over_fewer_steps_than_its_span():
     model, _, steps = fit_recording_steps(0.99, validation_fraction=0)  # a span of 100 steps
     assert len(steps) == 24
@@ -247,24 +263,28 @@ def test_the_weight_average_is_the_plain_mean_over_fewer_steps_than_its_span():
 def test_the_weight_average_is_exponential_past_its_span():
     decay = 0.8  # the plain mean over the first 5 steps, then an exponential average
     model, _, steps = fit_recording_steps(decay, validation_fraction=0)
-    expected = steps[0].double()
-    for n, weights in enumerate(steps[1:], start=2):
-        d = min(decay, (n - 1) / n)
-        expected = d * expected + (1 - d) * weights.double()
     got = flat_weights(model).double()
-    torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
+    torch.testing.assert_close(got, expected_average(steps, decay), rtol=0, atol=1e-6)
     assert (got - steps[-1].double()).abs().max() > 1e-3  # not the last step's weights
 
 
 def test_averaging_leaves_training_alone_and_is_what_validation_and_the_callback_see():
     plain_model, plain, plain_steps = fit_recording_steps(None)
+    assert torch.equal(flat_weights(plain_model), plain_steps[-1])
     seen = []
     model, averaged, steps = fit_recording_steps(0.9, seen)
     assert [r["loss"] for r in averaged] == [r["loss"] for r in plain]  # the same raw steps
     assert all(torch.equal(a, b) for a, b in zip(steps, plain_steps, strict=True))
     assert all(a["val_loss"] != b["val_loss"] for a, b in zip(averaged, plain, strict=True))
+    X = regression_rows()
+    _, val = split_validation(len(X), 0.1, torch.Generator().manual_seed(1))
     per_epoch = len(steps) // 3
-    for epoch, weights in enumerate(seen, start=1):  # the average, not the epoch's last step
+    for epoch, weights in enumerate(seen, start=1):  # the average after the epoch's steps
+        expected = expected_average(steps[: epoch * per_epoch], 0.9)
+        torch.testing.assert_close(weights.double(), expected, rtol=0, atol=1e-6)
         assert not torch.equal(weights, steps[epoch * per_epoch - 1])
+        with torch.no_grad():  # validation scored these weights
+            nn.utils.vector_to_parameters(weights, plain_model.parameters())
+            val_loss = plain_model.eval()(X[val], None)["loss"].item()
+        assert averaged[epoch - 1]["val_loss"] == pytest.approx(val_loss, rel=1e-6)
     assert torch.equal(seen[-1], flat_weights(model))  # and the fit returns it
-    assert torch.equal(flat_weights(plain_model), plain_steps[-1])
