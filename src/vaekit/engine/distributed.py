@@ -29,11 +29,15 @@ import torch
 import torch.distributed as dist
 
 from ..exceptions import ConfigError, VaekitError
+from .quiet_threads import wait_until_idle
 
 T = TypeVar("T")
 
 #: How long a collective operation waits for a peer before the job fails.
 TIMEOUT = datetime.timedelta(minutes=5)
+
+#: The name of gloo's worker threads, which must be idle before the interpreter finalizes.
+GLOO_WORKERS = "pt_gloo"
 
 
 @dataclass(frozen=True)
@@ -147,6 +151,7 @@ def _leave(world: World) -> None:
         dist.destroy_process_group()
     else:
         stop(world)
+    wait_until_idle(GLOO_WORKERS)
 
 
 def local_device(device: torch.device, world: World) -> torch.device:
