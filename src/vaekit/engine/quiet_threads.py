@@ -81,6 +81,8 @@ def wait_until_idle(
         return False
     deadline = time.monotonic() + timeout
     before, quiet = thread_activity(prefix), 0
+    if not before:
+        return True
     while quiet < quiet_polls:
         if time.monotonic() > deadline:
             return False
