@@ -355,7 +355,11 @@ _DECLARATIONS = (
         "The training objective: the ELBO with its KL term, or the importance-weighted bound "
         "(IWAE) over ``n_samples`` samples.",
     ),
-    _non_negative("beta", "The weight on the KL term (a beta-VAE when it is not 1)."),
+    _non_negative(
+        "beta",
+        "The weight on the KL term (a beta-VAE when it is not 1). The ELBO's only: the IWAE "
+        "objective has no KL term of its own and does not use it.",
+    ),
     _non_negative(
         "classifier_weight",
         "The weight of the semi-supervised VAE's cross-entropy on the labelled rows, per row of "
@@ -366,7 +370,8 @@ _DECLARATIONS = (
         "warmup_epochs",
         "int",
         "Epochs over which the KL weight ramps linearly from 0 to ``beta``, growing a little "
-        "at every step rather than once per epoch. 0 turns the warm-up off.",
+        "at every step rather than once per epoch. 0 turns the warm-up off. The ELBO's only: "
+        "the IWAE objective has no KL term of its own and does not use it.",
         lambda v: is_int(v, 0),
         "warmup_epochs must be an integer >= 0.",
     ),
@@ -375,14 +380,16 @@ _DECLARATIONS = (
         "float, str or None",
         "Training time over which the KL weight ramps linearly from 0 to ``beta``, growing at "
         "every step: seconds, or a string such as '90s', '60m' or '1.5h'. None turns this "
-        "warm-up off; it cannot be combined with ``warmup_epochs``.",
+        "warm-up off; it cannot be combined with ``warmup_epochs``. The ELBO's only: the IWAE "
+        "objective has no KL term of its own and does not use it.",
         _duration("warmup_time"),
         cli=str,
     ),
     _non_negative(
         "free_bits",
         "A floor, in nats, on each latent unit's KL (its batch mean): a unit below it is not "
-        "pushed further towards the prior.",
+        "pushed further towards the prior. The ELBO's only: the IWAE objective has no KL term "
+        "of its own and does not use it.",
     ),
     _positive_int(
         "n_importance_samples",
