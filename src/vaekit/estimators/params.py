@@ -140,6 +140,9 @@ def _non_negative(name: str, help: str) -> Param:
     )
 
 
+#: Said of every option that shapes the ELBO's KL term.
+ELBO_ONLY = " The ELBO's only: the IWAE objective has no KL term of its own and does not use it."
+
 _DECLARATIONS = (
     _positive_int(
         "n_components",
@@ -357,8 +360,7 @@ _DECLARATIONS = (
     ),
     _non_negative(
         "beta",
-        "The weight on the KL term (a beta-VAE when it is not 1). The ELBO's only: the IWAE "
-        "objective has no KL term of its own and does not use it.",
+        "The weight on the KL term (a beta-VAE when it is not 1)." + ELBO_ONLY,
     ),
     _non_negative(
         "classifier_weight",
@@ -370,8 +372,7 @@ _DECLARATIONS = (
         "warmup_epochs",
         "int",
         "Epochs over which the KL weight ramps linearly from 0 to ``beta``, growing a little "
-        "at every step rather than once per epoch. 0 turns the warm-up off. The ELBO's only: "
-        "the IWAE objective has no KL term of its own and does not use it.",
+        "at every step rather than once per epoch. 0 turns the warm-up off." + ELBO_ONLY,
         lambda v: is_int(v, 0),
         "warmup_epochs must be an integer >= 0.",
     ),
@@ -380,16 +381,14 @@ _DECLARATIONS = (
         "float, str or None",
         "Training time over which the KL weight ramps linearly from 0 to ``beta``, growing at "
         "every step: seconds, or a string such as '90s', '60m' or '1.5h'. None turns this "
-        "warm-up off; it cannot be combined with ``warmup_epochs``. The ELBO's only: the IWAE "
-        "objective has no KL term of its own and does not use it.",
+        "warm-up off; it cannot be combined with ``warmup_epochs``." + ELBO_ONLY,
         _duration("warmup_time"),
         cli=str,
     ),
     _non_negative(
         "free_bits",
         "A floor, in nats, on each latent unit's KL (its batch mean): a unit below it is not "
-        "pushed further towards the prior. The ELBO's only: the IWAE objective has no KL term "
-        "of its own and does not use it.",
+        "pushed further towards the prior." + ELBO_ONLY,
     ),
     _positive_int(
         "n_importance_samples",
