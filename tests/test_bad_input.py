@@ -654,6 +654,14 @@ CASES = [
     ),
     Case(
         "parameters",
+        "a KL warm-up with the IWAE objective, which has no KL term to warm up",
+        ["train", "rows.npy", "--objective", "iwae", "--warmup-epochs", "5"],
+        "warmup_epochs shapes the ELBO's KL term, which objective='iwae' does not have; leave "
+        "it at the default or train with objective='elbo'.",
+        npy("rows.npy", GOOD),
+    ),
+    Case(
+        "parameters",
         "learning rate 0",
         ["train", "rows.npy", "--learning-rate", "0"],
         "learning_rate must be a positive number.",

@@ -175,6 +175,17 @@ def test_iwae_objective_trains(digits):
     assert vae.history_[-1]["val_loss"] < vae.history_[0]["val_loss"]
 
 
+def test_the_iwae_objective_refuses_what_only_the_elbo_uses(digits):
+    X = digits[0][:50]
+    for kl_only in ({"beta": 4.0}, {"warmup_epochs": 3}, {"warmup_time": "1m"}, {"free_bits": 0.5}):
+        (name,) = kl_only
+        with pytest.raises(ConfigError, match=f"^{name} shapes the ELBO's KL term"):
+            vaekit.VAE(objective="iwae", **kl_only, **FAST).fit(X)
+        vaekit.VAE(objective="elbo", **kl_only, **{**FAST, "max_epochs": 1}).fit(X)
+    with pytest.raises(ConfigError, match="^beta and free_bits shape .* leave them at"):
+        vaekit.VAE(objective="iwae", beta=2.0, free_bits=0.1, **FAST).fit(X)
+
+
 def test_autoencoder_gaussian_loss_is_half_the_squared_error(digits):
     X = digits[0][:200]
     ae = vaekit.Autoencoder(5, **FAST).fit(X)

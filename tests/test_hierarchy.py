@@ -13,7 +13,7 @@ from sklearn.datasets import load_digits
 from sklearn.utils.estimator_checks import check_estimator
 
 import vaekit
-from vaekit.estimators.vae import ACTIVE_UNIT_THRESHOLD
+from vaekit.estimators.vae import ACTIVE_UNIT_THRESHOLD, _warn_if_collapsed
 from vaekit.exceptions import ConfigError, PosteriorCollapseWarning
 from vaekit.model.hierarchy import StochasticLayer, stack_layers
 from vaekit.model.modules import VAEModule
@@ -216,3 +216,18 @@ def test_a_collapsed_upper_layer_warns_and_an_active_one_does_not():
             **layers,
         ).fit(X)  # fmt: skip
     assert (iwae.layer_activity(X)[1] > ACTIVE_UNIT_THRESHOLD).any()
+
+
+def test_the_collapse_warning_names_only_remedies_the_objective_takes():
+    still = [np.zeros((20, 3)), np.zeros((20, 2))]  # no unit of either layer varies
+    for iwae in (False, True):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            _warn_if_collapsed(still, [np.ones(3), np.ones(2)], iwae)
+        z1, z2 = (str(w.message) for w in caught)
+        if iwae:  # the KL remedies come with the objective that has them
+            assert "objective='elbo' with a KL warm-up" in z1
+            assert "warmup_epochs" not in z2 and "objective='iwae'" not in z2
+        else:
+            assert "a KL warm-up (warmup_epochs), free_bits" in z1
+            assert "objective='iwae'" in z2

@@ -141,7 +141,10 @@ def _non_negative(name: str, help: str) -> Param:
 
 
 #: Said of every option that shapes the ELBO's KL term.
-ELBO_ONLY = " The ELBO's only: the IWAE objective has no KL term of its own and does not use it."
+ELBO_ONLY = (
+    " The ELBO's only: the IWAE objective has no KL term of its own, and refuses a value other "
+    "than the default."
+)
 
 _DECLARATIONS = (
     _positive_int(

@@ -165,6 +165,21 @@ class VAE(LatentEstimator):
             self.warmup_time is None or self.warmup_epochs == 0,
             "Give warmup_epochs or warmup_time, not both.",
         )
+        if self.objective == "iwae":
+            kl_only = {
+                "beta": self.beta != 1,
+                "warmup_epochs": self.warmup_epochs != 0,
+                "warmup_time": self.warmup_time is not None,
+                "free_bits": self.free_bits != 0,
+            }
+            given = [name for name, set_ in kl_only.items() if set_]
+            require(
+                not given,
+                f"{' and '.join(given)} shape{'s' if len(given) == 1 else ''} the ELBO's KL "
+                "term, which objective='iwae' does not have; leave "
+                f"{'it' if len(given) == 1 else 'them'} at the default or train with "
+                "objective='elbo'.",
+            )
         require(
             self.prior_components is None or PRIORS[self.prior].default_components is not None,
             f"prior_components is for a prior with components (mog, vamp); the {self.prior} "
@@ -679,7 +694,7 @@ class VAE(LatentEstimator):
             )
         if len(means) > 1:
             layers = [means, *self._upper_codes(means)]
-            _warn_if_collapsed(layers, self._prior_variances(source))
+            _warn_if_collapsed(layers, self._prior_variances(source), self.objective == "iwae")
         k = min(self.gmm_components, len(means))
         seed = int(torch.randint(2**31 - 1, (1,), generator=generator))
         self.gmm_ = GaussianMixture(k, covariance_type="full", random_state=seed).fit(means)
@@ -703,9 +718,10 @@ class VAE(LatentEstimator):
         self.gmm_ = mixture_from_arrays(**arrays)
 
 
-def _warn_if_collapsed(layers: list[np.ndarray], variances: list[np.ndarray]) -> None:
+def _warn_if_collapsed(layers: list[np.ndarray], variances: list[np.ndarray], iwae: bool) -> None:
     """A PosteriorCollapseWarning for each stochastic layer none of whose units is active:
-    the posterior means vary by less than ACTIVE_UNIT_THRESHOLD of the prior's variance."""
+    the posterior means vary by less than ACTIVE_UNIT_THRESHOLD of the prior's variance.
+    The remedies it names are those the model's objective takes."""
     for index, (means, variance) in enumerate(zip(layers, variances, strict=True)):
         if (means.var(0) > ACTIVE_UNIT_THRESHOLD * variance).any():
             continue
@@ -714,16 +730,26 @@ def _warn_if_collapsed(layers: list[np.ndarray], variances: list[np.ndarray]) ->
             message = (
                 f"No latent unit is active (the posterior means of all {means.shape[1]} vary "
                 f"{how}): the posterior collapsed to the prior and the codes carry no "
-                "information; try more epochs, a KL warm-up (warmup_epochs), free_bits or a "
-                "higher learning_rate."
+                "information; try more epochs, "
+                + (
+                    "a higher learning_rate, or objective='elbo' with a KL warm-up "
+                    "(warmup_epochs) or free_bits."
+                    if iwae
+                    else "a KL warm-up (warmup_epochs), free_bits or a higher learning_rate."
+                )
             )
         else:
             message = (
                 f"No unit of latent layer {index + 1} is active (the posterior means of all "
                 f"{means.shape[1]} vary {how}): that layer collapsed to its prior and carries "
-                "nothing about the layer below; try more epochs, a longer KL warm-up "
-                "(warmup_epochs), the IWAE objective (objective='iwae', which keeps more units "
-                "active in Burda et al. 2016) or fewer upper_layers."
+                "nothing about the layer below; try more epochs"
+                + (
+                    " or fewer upper_layers."
+                    if iwae
+                    else ", a longer KL warm-up (warmup_epochs), the IWAE objective "
+                    "(objective='iwae', which keeps more units active in Burda et al. 2016) or "
+                    "fewer upper_layers."
+                )
             )
         warnings.warn(message, PosteriorCollapseWarning, stacklevel=4)
 
