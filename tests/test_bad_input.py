@@ -341,6 +341,14 @@ CASES = [
     ),
     Case(
         "files",
+        "a CSV cell marked missing (NA) in a run that takes no missing values",
+        ["train", "na.csv"],
+        "na.csv line 3, column 2 ('b') holds a missing value ('NA'); fill it in, or train with "
+        "--missing ignore (missing='ignore') to learn from the observed entries.",
+        write("na.csv", "a,b\n1,2\n3,NA\n" + "1,2\n" * 10),
+    ),
+    Case(
+        "files",
         "a ragged CSV file",
         ["train", "ragged.csv"],
         "ragged.csv line 3 has 1 values, expected 2; every row needs the same number of columns.",

@@ -474,7 +474,8 @@ def test_csv_without_header(tmp_path):
     [
         (b"a,b,c\n1,2,3\n4,5\n", "line 3 has 2 values, expected 3"),
         (b"a,b\n1,2\n3,x\n", r"line 3, column 2 \('b'\) holds 'x', which is not a number"),
-        (b"1,2\n3,\n", "line 2, column 2 holds '', which is not a number"),
+        (b"1,2\n3,\n", r"line 2, column 2 holds a missing value \(''\); fill it in, or train with"),
+        (b"a,b\n1,2\n3, NA\n", r"line 3, column 2 \('b'\) holds a missing value \(' NA'\)"),
         (
             b"a,b\n1,2\n3,nan\n4,inf\n",
             r"NaN or infinite values in 2 rows \(the first at line 3, column 2",
@@ -491,6 +492,7 @@ def test_csv_without_header(tmp_path):
         "ragged",
         "non-numeric",
         "empty-cell",
+        "na-cell",
         "nan",
         "empty",
         "blank",

@@ -1,6 +1,7 @@
 """Missing values: the MIWAE bounds and imputations against a linear Gaussian model's closed
 forms, and VAEImputer in scikit-learn's imputer conventions."""
 
+import itertools
 import subprocess
 import sys
 
@@ -173,8 +174,14 @@ def test_a_table_with_empty_cells_trains_and_is_imputed_from_the_shell(tmp_path)
     X, X_missing, mask = _digits_with_holes(0.3)
     X_missing, mask, X = X_missing[:300, :10], mask[:300, :10], X[:300, :10]
     header = ",".join(f"p{j}" for j in range(10))
-    lines = [",".join("" if np.isnan(v) else f"{v:.6f}" for v in row) for row in X_missing]
-    (tmp_path / "holes.csv").write_text(header + "\n" + "\n".join(lines) + "\n")
+    markers = itertools.cycle(["", "NA", "nan", "N/A", "null"])  # what spreadsheets and R write
+    labels = [str(i % 3) if i != 7 else "" for i in range(300)]  # row 7's label is unknown
+    lines = [
+        ",".join([*(next(markers) if np.isnan(v) else f"{v:.6f}" for v in row), label])
+        for row, label in zip(X_missing, labels, strict=True)
+    ]
+    text = header + ",label\n" + "\n".join(lines) + "\n"
+    (tmp_path / "holes.csv").write_text(text)
     vaekit_cli = [sys.executable, "-m", "vaekit"]
     train = ["train", str(tmp_path / "holes.csv"), "--missing", "ignore", "--max-epochs", "30"]
     train += ["--n-components", "2", "--out", str(tmp_path / "run")]
@@ -187,6 +194,8 @@ def test_a_table_with_empty_cells_trains_and_is_imputed_from_the_shell(tmp_path)
     assert done.returncode == 0, done.stderr
     assert f"filled {int(mask.sum())} missing values" in done.stdout
     table = np.loadtxt(tmp_path / "filled.csv", delimiter=",", skiprows=1)
-    assert (tmp_path / "filled.csv").read_text().startswith(header)
+    assert (tmp_path / "filled.csv").read_text().startswith(header + ",label\n")
+    np.testing.assert_array_equal(table[:, -1], [-1 if not c else int(c) for c in labels])
+    table = table[:, :-1]
     np.testing.assert_allclose(table[~mask], X[~mask], atol=1e-6)
     assert np.isfinite(table).all()

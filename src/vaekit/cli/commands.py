@@ -212,14 +212,14 @@ def cmd_impute(args) -> None:
             "vaekit impute needs a run trained with --missing ignore; this run's model takes no "
             "missing values."
         )
-    X, _, conditions = run.load_data(args.data, args.data_dir)
+    X, y, conditions = run.load_data(args.data, args.data_dir)
     filled = run.estimator.impute(
         X, n_samples=args.samples, y=conditions, sample=args.draw, random_state=args.seed
     )
     holes = int(np.isnan(X).sum())
     how = "draws from p(x_mis | x_obs)" if args.draw else "their posterior means"
     print(f"filled {count(holes, 'missing value')} with {how} (K={args.samples})")
-    save_rows(filled, out, run, None)
+    save_rows(filled, out, run, None, labels=y)
 
 
 def cmd_encode(args) -> None:

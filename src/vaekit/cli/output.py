@@ -128,12 +128,14 @@ def as_images(rows: np.ndarray, run) -> np.ndarray:
     return images.transpose(0, 2, 3, 1) if run.info["data"].get("channels_last") else images
 
 
-def save_rows(rows: np.ndarray, path: Path, run, draw) -> None:
-    """Rows to .npy (images in their own shape), .csv (the table's column names) or a picture."""
+def save_rows(rows: np.ndarray, path: Path, run, draw, labels: np.ndarray | None = None) -> None:
+    """Rows to .npy (images in their own shape), .csv (the table's column names, and the rows'
+    ``labels`` in a last column, ``label``, when given) or a picture."""
     if path.suffix == ".npy":
         write_output(path, npy_bytes(as_images(rows, run)))
     elif path.suffix == ".csv":
-        write_output(path, table_bytes(feature_columns(run, rows)))
+        labelled = {} if labels is None else {"label": labels}
+        write_output(path, table_bytes(feature_columns(run, rows) | labelled))
     else:
         save_image(path, run, draw)
         return

@@ -15,11 +15,16 @@ from .arrays import array_to_dataset
 from .dataset import Dataset
 
 LABEL_COLUMNS = ("label", "labels", "target", "class", "y")
+#: Cells that spreadsheets, R and pandas write for a missing value (compared in lower case).
+MISSING_CELLS = frozenset({"", "na", "n/a", "#n/a", "nan", "-nan", "null", "none", "<na>"})
+#: An empty label cell reads as this: the row's label is unknown (scikit-learn's convention).
+UNLABELLED_CELL = "-1"
 
 
 def load_csv(path: Path, missing: bool = False) -> Dataset:
-    """A numeric CSV; a first row with no number in it is the header. With ``missing``, an
-    empty cell (or NaN) is a missing value."""
+    """A numeric CSV; a first row with no number in it is the header. With ``missing``, a
+    feature's empty cell, NA, N/A, NaN, null or None is a missing value. An empty label cell
+    marks a row whose label is unknown (-1)."""
     lines, rows = _read_rows(path)
     header = None
     if not any(_is_number(cell) for cell in rows[0]):
@@ -43,13 +48,13 @@ def load_csv(path: Path, missing: bool = False) -> Dataset:
         raise DataError(f"{path} has a label column but no feature columns; add features.")
     if missing:
         rows = [
-            [cell if cell.strip() or j in labels else "nan" for j, cell in enumerate(row)]
+            [cell if j in labels or not _is_missing(cell) else "nan" for j, cell in enumerate(row)]
             for row in rows
         ]
     x = _numbers(path, lines, rows, header, keep, missing)
     y = None
     if labels:
-        y = np.array([row[labels[0]].strip() for row in rows])
+        y = np.array([row[labels[0]].strip() or UNLABELLED_CELL for row in rows])
         if all(_is_number(cell) for cell in y):
             y = y.astype(np.float64)
     names = None if header is None else tuple(header[j] for j in keep)
@@ -70,6 +75,12 @@ def _numbers(
             for j in keep
             if not _is_number(row[j])
         )
+        if _is_missing(cell):
+            raise DataError(
+                f"{path} line {line}, column {_column(header, column)} holds a missing value "
+                f"({cell!r}); fill it in, or train with --missing ignore (missing='ignore') to "
+                "learn from the observed entries."
+            ) from None
         raise DataError(
             f"{path} line {line}, column {_column(header, column)} holds {cell!r}, which is not a "
             f"number; feature columns must be numeric (a column named "
@@ -106,6 +117,10 @@ def _read_rows(path: Path) -> tuple[list[int], list[list[str]]]:
     if not rows:
         raise DataError(f"{path} is empty; give one example per row.")
     return lines, rows
+
+
+def _is_missing(cell: str) -> bool:
+    return cell.strip().lower() in MISSING_CELLS
 
 
 def _is_number(cell: str) -> bool:
