@@ -1,8 +1,11 @@
 """The semi-supervised VAE (M2): its bound against a hand computation, scikit-learn's
 conventions, partly labelled targets, saving, resuming and the refusals."""
 
+import json
 import math
 import re
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -429,3 +432,24 @@ def test_the_stack_example_of_the_docs_runs_as_written():
     exec(compile(block, "semi_supervised.md", "exec"), namespace)
     assert namespace["digits"].shape == (4, 64)
     assert namespace["stack"].m1_.n_epochs_ == 5
+
+
+def test_a_table_with_unknown_labels_trains_from_the_shell_with_its_pictures(tmp_path):
+    """Empty label cells (and -1) mark unlabelled rows of a CSV table; the run's pictures
+    draw samples for every held-out row, the classifier's class where the label is unknown."""
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:300, ::4] / 16, y[:300] % 3
+    names = np.array(["zero", "one", "two"])[y]
+    unknown = np.random.default_rng(0).random(300) < 0.5
+    cells = np.where(unknown, np.where(np.arange(300) % 2, "", "-1"), names)
+    header = ",".join(f"p{j}" for j in range(X.shape[1])) + ",label"
+    lines = [",".join([*(f"{v:.4f}" for v in row), c]) for row, c in zip(X, cells, strict=True)]
+    (tmp_path / "few.csv").write_text(header + "\n" + "\n".join(lines) + "\n")
+    train = [sys.executable, "-m", "vaekit", "train", str(tmp_path / "few.csv")]
+    train += ["--model", "semi_supervised", "--max-epochs", "3", "--out", str(tmp_path / "run")]
+    done = subprocess.run(train, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "run" / "samples.png").is_file()
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    n_test = info["data"]["n_test"]
+    assert 0 < info["metrics"]["n_labelled"] < n_test  # accuracy over the known labels only

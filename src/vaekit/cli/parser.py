@@ -281,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     impute = command(
         "impute",
         commands.cmd_impute,
-        "Fill in missing values (NaN, or a CSV's empty cells) with a run trained with "
+        "Fill in missing values (NaN, or a CSV's empty or NA cells) with a run trained with "
         "--missing ignore (MIWAE): each becomes its mean given the row's observed values, or a "
         "draw (--draw).",
     )

@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import plots
 from ..estimators import LatentEstimator
+from ..estimators.labels import partial_labels
 from ..estimators.registry import model_class
 from .report import write_report
 from .run import Run
@@ -194,6 +195,8 @@ def draw_pictures(
         drawn = est.sample(64 if condition is None else len(condition), condition=condition)
         images["samples"] = plots.image_grid(drawn, shape, folder / "samples.png")
     if sampler and not shape:
+        if est.needs_labels and conditions is not None:  # a class for every row to draw for
+            conditions = _known_or_predicted(est, X, conditions)
         images["samples against data"] = plots.tabular_samples(
             X, est.sample(len(X), condition=conditions), folder / "samples.png"
         )
@@ -251,3 +254,13 @@ def traverse(est: LatentEstimator, n_dims: int, steps: int, span: float = 2.5) -
     for d in range(n_dims):
         Z[d, :, d] = values
     return est.inverse_transform(Z.reshape(-1, est.n_components))
+
+
+def _known_or_predicted(est, X: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The rows' labels where known, and the classifier's guess where -1 marks them unknown."""
+    known, labelled = partial_labels(labels, len(X), require_one=False)
+    if labelled.all():
+        return labels
+    classes = est.predict(X)
+    classes[labelled] = known
+    return classes
