@@ -222,3 +222,50 @@ def build_networks(architecture: str, **options) -> tuple[nn.Module, nn.Module]:
             f"Unknown architecture {architecture!r}; choose one of {', '.join(ARCHITECTURES)}."
         )
     return ARCHITECTURES[architecture](**options)
+
+
+class InpaintingDecoder(nn.Module):
+    """For a model that is given some pixels (arbitrary conditioning): z, broadcast over the
+    image, beside the condition's two images (the given values, 0 elsewhere, and their mask),
+    through 3x3 convolutions that keep the image's size: (N, L + 2 C H W) -> (N, heads C H W)."""
+
+    def __init__(self, latent_dim, image_shape, channels, outputs, activation_name):
+        super().__init__()
+        c, h, w = image_shape
+        self.latent_dim, self.maps = latent_dim, (2 * c, h, w)
+        sizes = [latent_dim + 2 * c, *channels, outputs // (h * w)]
+        layers: list[nn.Module] = []
+        for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
+            if i > 0:
+                layers.append(activation(activation_name))
+            layers.append(nn.Conv2d(n_in, n_out, 3, padding=1))
+        self.net = initialise(nn.Sequential(*layers), activation_name)
+
+    def forward(self, zc):
+        z, condition = zc[:, : self.latent_dim], zc[:, self.latent_dim :]
+        _, h, w = self.maps
+        spread = z[:, :, None, None].expand(-1, -1, h, w)
+        maps = torch.cat([spread, condition.reshape(-1, *self.maps)], dim=1)
+        return self.net(maps).flatten(1)
+
+
+def build_inpainting(
+    n_features: int,
+    latent_dim: int,
+    encoder_outputs: int,
+    decoder_outputs: int,
+    image_shape: Sequence[int] | None = None,
+    channels: Sequence[int] = (32, 64),
+    activation: str = "relu",
+    **_: object,
+) -> tuple[nn.Module, nn.Module]:
+    """A convolutional pair for arbitrary conditioning on images: the encoder reads a row's
+    targets, given values and mask as three images (stride-2 convolutions, as ``conv``); the
+    decoder is an ``InpaintingDecoder``."""
+    c, h, w = _image_shape(image_shape, n_features)
+    chans = [int(c) for c in channels]
+    if not chans or min(chans) < 1:
+        raise ConfigError(f"channels must be positive integers; got {tuple(channels)}.")
+    encoder = ConvEncoder((3 * c, h, w), chans, encoder_outputs, activation)
+    decoder = InpaintingDecoder(latent_dim, (c, h, w), chans, decoder_outputs, activation)
+    return encoder, decoder
