@@ -5,6 +5,7 @@ __version__ = "0.1.0"
 from .estimators import (
     VAE,
     AnomalyDetector,
+    ArbitraryConditionalVAE,
     Autoencoder,
     SemiSupervisedVAE,
     VAEImputer,
@@ -19,6 +20,7 @@ from .zoo import load_pretrained, pretrained_models
 __all__ = [
     "VAE",
     "AnomalyDetector",
+    "ArbitraryConditionalVAE",
     "Autoencoder",
     "ConfigError",
     "DataError",

@@ -1,7 +1,8 @@
 """The scikit-learn-style front: ``VAE``, ``Autoencoder``, ``AnomalyDetector``, ``VAEImputer``,
-``SemiSupervisedVAE``, ``keep_labels`` and ``load``."""
+``ArbitraryConditionalVAE``, ``SemiSupervisedVAE``, ``keep_labels`` and ``load``."""
 
 from .anomaly import AnomalyDetector
+from .arbitrary_conditional import ArbitraryConditionalVAE
 from .autoencoder import Autoencoder
 from .base import LatentEstimator
 from .imputer import VAEImputer
@@ -15,6 +16,7 @@ __all__ = [
     "MODELS",
     "VAE",
     "AnomalyDetector",
+    "ArbitraryConditionalVAE",
     "Autoencoder",
     "LatentEstimator",
     "SemiSupervisedVAE",

@@ -12,6 +12,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..exceptions import ConfigError, DataError
+from .arbitrary_conditional import ArbitraryConditionalVAE
 from .base import require, seeded_clone
 from .params import is_int
 from .vae import VAE
@@ -89,8 +90,9 @@ class VAEImputer(TransformerMixin, BaseEstimator):
 
     def _check_params(self, estimator) -> None:
         require(
-            isinstance(estimator, VAE),
-            "estimator must be a vaekit VAE (or None for the default one).",
+            isinstance(estimator, (VAE, ArbitraryConditionalVAE)),
+            "estimator must be a vaekit VAE or ArbitraryConditionalVAE (or None for the default "
+            "one).",
         )
         require(
             isinstance(self.missing_values, Real) and not isinstance(self.missing_values, bool),
@@ -146,7 +148,9 @@ class VAEImputer(TransformerMixin, BaseEstimator):
         template = default_vae() if self.estimator is None else self.estimator
         self._check_params(template)
         X = self._with_nan(X, reset=True)
-        model = seeded_clone(template, self.random_state).set_params(missing="ignore")
+        model = seeded_clone(template, self.random_state)
+        if "missing" in model.get_params():  # a VAE models missing values when told to
+            model.set_params(missing="ignore")
         self.estimator_ = model.fit(X, **fit_params)
         return self
 

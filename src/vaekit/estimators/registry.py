@@ -9,6 +9,7 @@ A new model is one new class and one line here.
 from __future__ import annotations
 
 from ..exceptions import ConfigError
+from .arbitrary_conditional import ArbitraryConditionalVAE
 from .autoencoder import Autoencoder
 from .base import LatentEstimator
 from .semi_supervised import SemiSupervisedVAE
@@ -18,6 +19,7 @@ MODELS: dict[str, type[LatentEstimator]] = {
     "vae": VAE,
     "autoencoder": Autoencoder,
     "semi_supervised": SemiSupervisedVAE,
+    "arbitrary_conditional": ArbitraryConditionalVAE,
 }
 
 
