@@ -8,6 +8,7 @@ import scipy.sparse as sp
 import torch
 from sklearn.utils.validation import check_is_fitted
 
+from ..exceptions import ConfigError
 from ..model.arbitrary_conditioning import ArbitraryConditioningModule
 from ..model.likelihoods import make_likelihood
 from ..model.nets import build_inpainting, build_networks
@@ -59,6 +60,11 @@ class ArbitraryConditionalVAE(LatentEstimator):
     missing = "ignore"  # NaN is always a missing value
     encoder = decoder = None
     binarize = None
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # a missing value
+        return tags
 
     def __init__(
         self,
@@ -144,6 +150,47 @@ class ArbitraryConditionalVAE(LatentEstimator):
         return ArbitraryConditioningModule(
             encoder, decoder, likelihood, prior, self.n_components, n_features
         )
+
+    def inverse_transform(self, X, y=None) -> np.ndarray:
+        """Refused: the decoder reads a code beside the entries it is given, so a code alone
+        decodes to nothing; ``reconstruct`` and ``impute`` decode rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, n_components)
+            Latent codes.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        ndarray
+            Never; this raises ConfigError.
+        """
+        raise ConfigError(
+            "ArbitraryConditionalVAE decodes a code beside the entries it is given, so a code "
+            "alone cannot be decoded; use reconstruct(X) or impute(X)."
+        )
+
+    def reconstruct(self, X, y=None) -> np.ndarray:
+        """The decoder mean of every entry of each row given its observed entries, at the
+        prior mean of z (``transform``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n, n_features)
+            Rows, with NaN where values are missing.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        ndarray of shape (n, n_features)
+            The decoder means, in the data's units.
+        """
+        check_is_fitted(self)
+        decoded = lambda m, b: m.likelihood.mean(m.decode(m.embed(b), m.split(b)[1]))  # noqa: E731
+        return self._to_data_space(self._map_data(decoded, X))
 
     def impute(
         self, X, n_samples: int | None = None, *, y=None, sample: bool = False, random_state=None

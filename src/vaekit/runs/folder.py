@@ -127,7 +127,7 @@ def train_run(
     }
     if out is not None:
         resume = on_main(lambda: _claim(Path(out), request, overwrite, resume))
-    dataset = together(lambda: _load_checked(source, data_dir, mode, seed, params, binarize))
+    dataset = together(lambda: _load_checked(source, data_dir, mode, seed, params, binarize, model))
     (X_train, y_train), (X_test, y_test) = held_out(dataset, test_fraction, seed)
     names = dataset.label_names
     learns_labels = model_class(model).needs_labels
@@ -208,9 +208,11 @@ def train_run(
     return Run(target, estimator, info)
 
 
-def _load_checked(source, data_dir, mode, seed, params, binarize):
-    """The dataset, refused when the likelihood asked for cannot have produced it."""
-    missing = (params or {}).get("missing") == "ignore"
+def _load_checked(source, data_dir, mode, seed, params, binarize, model):
+    """The dataset, refused when the likelihood asked for cannot have produced it. NaN is a
+    missing value for ``--missing ignore`` and for a model that always takes them."""
+    always = getattr(model_class(model), "missing", None) == "ignore"
+    missing = always or (params or {}).get("missing") == "ignore"
     dataset = load_dataset(source, data_dir=data_dir, binarize=mode, seed=seed, missing=missing)
     check_likelihood_fits(dataset, (params or {}).get("likelihood"), binarize)
     return dataset
