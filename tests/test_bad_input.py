@@ -662,6 +662,13 @@ CASES = [
     ),
     Case(
         "parameters",
+        "--missing for the arbitrary-conditioning model, which always takes NaN as missing",
+        ["train", "rows.npy", "--model", "arbitrary_conditional", "--missing", "ignore"],
+        "--model arbitrary_conditional fixes missing='ignore'; leave the option out.",
+        npy("rows.npy", GOOD),
+    ),
+    Case(
+        "parameters",
         "a KL warm-up with the IWAE objective, which has no KL term to warm up",
         ["train", "rows.npy", "--objective", "iwae", "--warmup-epochs", "5"],
         "warmup_epochs shapes the ELBO's KL term, which objective='iwae' does not have; leave "

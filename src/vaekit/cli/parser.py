@@ -123,8 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--model",
         choices=sorted(MODELS),
-        help="vae (default), autoencoder, or semi_supervised (a classifier that learns from "
-        "few labels: see --labels-kept)",
+        help="vae (default), autoencoder, semi_supervised (a classifier that learns from few "
+        "labels: see --labels-kept), or arbitrary_conditional (fills in missing values from "
+        "the given ones, NaN always missing: see vaekit impute)",
     )
     train.add_argument(
         "--config", metavar="FILE", help="a TOML file with the same option names (flags win)"
@@ -282,8 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
         "impute",
         commands.cmd_impute,
         "Fill in missing values (NaN, or a CSV's empty or NA cells) with a run trained with "
-        "--missing ignore (MIWAE): each becomes its mean given the row's observed values, or a "
-        "draw (--draw).",
+        "--missing ignore (MIWAE) or --model arbitrary_conditional: each becomes its mean "
+        "given the row's observed values, or a draw (--draw).",
     )
     impute.add_argument("run", help=RUN_HELP)
     data_options(impute)

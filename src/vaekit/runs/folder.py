@@ -353,8 +353,17 @@ def _make_estimator(model: str, params: dict) -> LatentEstimator:
     cls = model_class(model)
     accepted = cls().get_params()
     if unknown := sorted(set(params) - set(accepted)):
+        fixed = [name for name in unknown if _fixed_on(cls, name)]
+        if fixed:  # a setting the model's class pins, as the semi-supervised model pins objective
+            settings = ", ".join(f"{name}={getattr(cls, name)!r}" for name in fixed)
+            raise ConfigError(f"--model {model} fixes {settings}; leave the option out.")
         raise ConfigError(f"Unknown {model} parameter(s): {', '.join(unknown)}.")
     return cls(**params)
+
+
+def _fixed_on(cls: type, name: str) -> bool:
+    """Whether the class pins ``name`` as a setting (a class attribute that is not a method)."""
+    return hasattr(cls, name) and not callable(getattr(cls, name))
 
 
 def _list(names: tuple[str, ...] | None) -> list[str] | None:
