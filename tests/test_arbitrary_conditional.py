@@ -192,3 +192,19 @@ def test_a_table_with_holes_trains_and_is_imputed_from_the_shell(tmp_path):
     table = np.loadtxt(tmp_path / "filled.csv", delimiter=",", skiprows=1)
     np.testing.assert_allclose(table[~mask], X[~mask], atol=1e-6)
     assert np.isfinite(table).all()
+
+
+def test_a_run_on_images_leaves_out_the_pictures_that_decode_codes_alone(tmp_path):
+    from vaekit.runs import train_run
+    from vaekit.runs.explorer import check_explorable
+
+    params = {"n_components": 2, "hidden_sizes": (16,), "max_epochs": 1}
+    run = train_run(
+        "digits", model="arbitrary_conditional", params=params, out=tmp_path / "run",
+        verbose=False,
+    )  # fmt: skip
+    drawn = {p.name for p in (tmp_path / "run").glob("*.png")}
+    assert {"reconstructions.png", "latent.png", "curves.png"} <= drawn
+    assert not drawn & {"interpolation.png", "traversal.png", "manifold.png", "samples.png"}
+    with pytest.raises(ConfigError, match="decodes a code only beside the entries it is given"):
+        check_explorable(run.estimator)

@@ -179,6 +179,15 @@ def autoencoder_run(folder: Path) -> None:
               params={"max_epochs": 1}, pictures=False, verbose=False)  # fmt: skip
 
 
+def arbitrary_conditional_run(folder: Path) -> None:
+    """An arbitrary-conditioning VAE trained for one epoch on GOOD, as ``run``."""
+    from vaekit.runs import train_run
+
+    np.save(folder / "ac-rows.npy", GOOD)
+    train_run(str(folder / "ac-rows.npy"), model="arbitrary_conditional", out=folder / "run",
+              params={"max_epochs": 1}, pictures=False, verbose=False)  # fmt: skip
+
+
 TABLE = "a,b,c,d,label\n" + "".join(
     f"{r[0]:.4f},{r[1]:.4f},{r[2]:.4f},{r[3]:.4f},{i % 2}\n" for i, r in enumerate(GOOD)
 )
@@ -964,6 +973,15 @@ CASES = [
         "vaekit traverse takes an unconditional run; this run's model is conditioned on label "
         "(--condition).",
         conditional_run("label"),
+    ),
+    Case(
+        "commands",
+        "a traversal of a model whose codes decode only beside the given entries",
+        ["traverse", "run", "--out", "t.png"],
+        "vaekit traverse decodes codes alone, and this run's arbitrary_conditional model "
+        "decodes a code only beside the entries it is given; use vaekit reconstruct or vaekit "
+        "impute.",
+        arbitrary_conditional_run,
     ),
     Case(
         "commands",

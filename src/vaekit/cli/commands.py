@@ -242,6 +242,7 @@ def cmd_interpolate(args) -> None:
     """vaekit interpolate: decoded straight lines between pairs of codes."""
     run = open_run(args.run)
     run.require_unconditional("interpolate")
+    run.require_codes_decode("interpolate")
     X, _, _ = run.load_data(args.data, args.data_dir)
     if len(X) < 2 * args.pairs:
         raise ConfigError(
@@ -259,6 +260,7 @@ def cmd_traverse(args) -> None:
     """vaekit traverse: one latent unit swept at a time."""
     run = open_run(args.run)
     run.require_unconditional("traverse")
+    run.require_codes_decode("traverse")
     n_dims = min(run.estimator.n_components, args.dims)
     rows = traverse(run.estimator, n_dims, args.steps, args.span)
     save_image(

@@ -58,6 +58,7 @@ class ArbitraryConditionalVAE(LatentEstimator):
     can_sample = False
     regularizer = "kl"
     missing = "ignore"  # NaN is always a missing value
+    decodes_codes = False  # the decoder needs the given entries beside the code
     encoder = decoder = None
     binarize = None
 

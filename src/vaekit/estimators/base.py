@@ -102,6 +102,7 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     can_sample: bool  # sample() draws new rows
     regularizer: str  # the name of the loss term beside the reconstruction, in history_
     needs_labels = False  # fit needs y, the rows' (partly known) labels: a classifier
+    decodes_codes = True  # inverse_transform decodes a code alone (with its condition)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -1,8 +1,8 @@
 """The one registry of models: a name for the shell -> the estimator class.
 
 What a model can do is declared on its class (``density_model``, ``can_sample``,
-``regularizer``, ``needs_labels``); pictures, evaluation, the CLI, ``compare`` and loading
-ask the class.
+``regularizer``, ``needs_labels``, ``decodes_codes``); pictures, evaluation, the CLI,
+``compare`` and loading ask the class.
 A new model is one new class and one line here.
 """
 

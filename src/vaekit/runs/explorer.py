@@ -29,6 +29,7 @@ from PIL import Image
 
 from ..engine.sources import DataSource
 from ..estimators import LatentEstimator
+from ..estimators.registry import model_name
 from ..exceptions import ConfigError
 from ..plots import as_pictures, class_colors, display_range, principal_axes
 
@@ -63,13 +64,19 @@ def check_explorable(estimator) -> LatentEstimator:
     Raises
     ------
     ConfigError
-        For a semi-supervised model, whose decoder needs a class for every code.
+        For a semi-supervised model, whose decoder needs a class for every code, and a model
+        whose codes do not decode alone (``decodes_codes``).
     TypeError
         For an object that is not a vaekit latent-variable estimator.
     """
     if not isinstance(estimator, LatentEstimator):
         raise TypeError(
             f"explore takes a fitted VAE or Autoencoder (or a Run); got {type(estimator).__name__}."
+        )
+    if not estimator.decodes_codes:
+        raise ConfigError(
+            f"vaekit explore decodes points of the latent space, and this run's "
+            f"{model_name(estimator)} model decodes a code only beside the entries it is given."
         )
     if estimator.needs_labels:
         raise ConfigError(

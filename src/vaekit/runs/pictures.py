@@ -176,7 +176,8 @@ def draw_pictures(
     A run of a model of missing values shows the held-out rows with their missing values
     imputed. A conditional run draws its samples for chosen conditions (8 of every class, a row
     each, for a label run; the held-out rows' covariates otherwise) and leaves out the pictures that
-    decode the latent space alone (manifold, interpolations, traversals).
+    decode the latent space alone (manifold, interpolations, traversals), as does a model whose
+    codes do not decode alone (``decodes_codes``).
     """
     est, shape, folder = run.estimator, run.image_shape, run.folder
     if getattr(est, "missing", None) == "ignore":  # the pictures show the rows completed
@@ -210,7 +211,7 @@ def draw_pictures(
     images["latent space"] = plots.latent_scatter(
         est.transform(X, conditions), folder / "latent.png", labels=y, what=what
     )
-    if conditional:
+    if conditional or not est.decodes_codes:
         images["training curves"] = draw_curves(run)
         return images
     if sampler and shape and est.n_components == 2:

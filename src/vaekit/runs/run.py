@@ -87,6 +87,16 @@ class Run:
                 f"on {self.condition} (--condition)."
             )
 
+    def require_codes_decode(self, command: str) -> None:
+        """Refuse, in one sentence, a command that decodes codes alone for a model whose decoder
+        also needs the entries it is given."""
+        if not self.estimator.decodes_codes:
+            raise ConfigError(
+                f"vaekit {command} decodes codes alone, and this run's {self.info['model']} "
+                "model decodes a code only beside the entries it is given; use vaekit "
+                "reconstruct or vaekit impute."
+            )
+
     @property
     def feature_names(self) -> list[str] | None:
         """The training table's column names, if it had a header."""
