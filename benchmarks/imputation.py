@@ -82,7 +82,7 @@ def imputers(name: str, seed: int, n_features: int, image_shape: tuple[int, ...]
         out["iterative, extra trees"] = IterativeImputer(trees, max_iter=5, random_state=seed)
     raw = clone(vae).set_params(standardize=False)
     if image_shape is None:  # a table: its features standardised, multilayer perceptrons
-        arbitrary = vaekit.ArbitraryConditionalVAE(verbose=False)
+        arbitrary = vaekit.ArbitraryConditionalVAE(standardize=True, verbose=False)
     else:  # an image: raw intensities, convolutions that see the given pixels in place
         arbitrary = vaekit.ArbitraryConditionalVAE(
             architecture="conv",

@@ -80,7 +80,7 @@ class ArbitraryConditionalVAE(LatentEstimator):
         sigma: str = "fixed",
         sigma_value: float = 1.0,
         sigma_floor: float = 1e-3,
-        standardize: bool = True,
+        standardize: bool = False,
         n_importance_samples: int = 100,
         batch_size: int = 64,
         learning_rate: float = 1e-3,
