@@ -10,7 +10,6 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..exceptions import ConfigError
 from ..model.arbitrary_conditioning import ArbitraryConditioningModule
-from ..model.likelihoods import make_likelihood
 from ..model.nets import build_inpainting, build_networks
 from ..model.priors import ConditionalGaussian
 from .base import LatentEstimator, require, seed_from
@@ -123,13 +122,7 @@ class ArbitraryConditionalVAE(LatentEstimator):
         self.verbose = verbose
 
     def _build_module(self, n_features: int) -> ArbitraryConditioningModule:
-        likelihood = make_likelihood(
-            self.likelihood,
-            n_features,
-            sigma=self.sigma,
-            sigma_value=self.sigma_value,
-            sigma_floor=self.sigma_floor,
-        )
+        likelihood = self._make_likelihood(n_features)
         options = dict(
             n_features=n_features,
             latent_dim=self.n_components,

@@ -143,8 +143,9 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def _check_rows(self, source: DataSource) -> None:
         """Refuse training rows too few for the model (a VampPrior with more pseudo-inputs)."""
 
-    def _build_module(self, n_features: int) -> LatentVariableModel:
-        likelihood = make_likelihood(
+    def _make_likelihood(self, n_features: int) -> Likelihood:
+        """p(x|z) of the estimator's likelihood parameters."""
+        return make_likelihood(
             self.likelihood,
             n_features,
             sigma=self.sigma,
@@ -153,6 +154,9 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             dispersion=getattr(self, "dispersion", "feature"),
             library_size=getattr(self, "library_size", False),
         )
+
+    def _build_module(self, n_features: int) -> LatentVariableModel:
+        likelihood = self._make_likelihood(n_features)
         decoder_outputs = likelihood.n_heads * n_features
         conditions = condition_dim(self)
         if self.encoder is not None:
