@@ -985,6 +985,14 @@ CASES = [
     ),
     Case(
         "commands",
+        "the latent-space explorer for a model whose codes decode only beside the given entries",
+        ["explore", "run"],
+        "vaekit explore decodes points of the latent space, and this run's "
+        "arbitrary_conditional model decodes a code only beside the entries it is given.",
+        arbitrary_conditional_run,
+    ),
+    Case(
+        "commands",
         "a density score for an autoencoder",
         ["score", "run", "--score-type", "elbo", "--out", "scores.csv"],
         "--score-type elbo needs a vae run; this run's autoencoder scores with --score-type "

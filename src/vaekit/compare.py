@@ -147,7 +147,9 @@ def default_models(n_components: int, random_state: int = 0, **params) -> dict:
         **{
             cls.__name__: cls(n_components, **_accepted(cls, common))
             for cls in MODELS.values()
-            if not cls.needs_labels
+            # models of x through a code: not a classifier, nor a model whose decoder is also
+            # given the row's entries (its reconstruction would copy them)
+            if not cls.needs_labels and cls.decodes_codes
         },
         "PCA": baseline(PCA(n_components, random_state=random_state), **prepare),
         "FactorAnalysis": baseline(
