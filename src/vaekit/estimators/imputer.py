@@ -43,15 +43,18 @@ class VAEImputer(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    estimator : VAE, default=None
-        An unfitted template; ``fit`` trains a clone. None means a VAE with 8 latent units,
-        hidden layers of 128 and 128, a Gaussian likelihood with one sigma per feature, the
-        features standardised, and up to 500 epochs with early stopping.
+    estimator : VAE or ArbitraryConditionalVAE, default=None
+        An unfitted template; ``fit`` trains a clone (a VAE's with ``missing="ignore"``). None
+        means a VAE with 8 latent units, hidden layers of 128 and 128, a Gaussian likelihood
+        with one sigma per feature, the features standardised, and up to 500 epochs with early
+        stopping. An ``ArbitraryConditionalVAE`` (VAEAC), whose decoder sees the given entries,
+        imputes images far better (BENCHMARKS.md).
     missing_values : float or int, default=np.nan
         The placeholder of a missing value; every entry equal to it (every NaN for np.nan)
         is imputed.
     n_importance_samples : int, default=1000
-        K, the importance samples per row.
+        K, the importance samples per row (for an ``ArbitraryConditionalVAE``, the draws of z
+        from its prior given the observed entries).
     sample_posterior : bool, default=False
         Draw the missing entries from their posterior predictive instead of taking its mean.
     random_state : int, RandomState or None, default=None
