@@ -68,10 +68,6 @@ class ArbitraryConditioningModule(VAEModule):
             return batch, self.given(torch.nan_to_num(batch), ~torch.isnan(batch))
         return batch[..., : self.n_features], batch[..., self.n_features :]
 
-    def encoder_input(self, batch: torch.Tensor) -> torch.Tensor:
-        x, condition = self.split(batch)
-        return torch.cat([self.likelihood.encoder_input(torch.nan_to_num(x)), condition], -1)
-
     def observed(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Rows of D values expanded to (x_T, c) by a fresh split of their observed entries
         (validation too draws one, from its own generator)."""

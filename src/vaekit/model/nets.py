@@ -132,6 +132,14 @@ def _image_shape(shape: Sequence[int] | None, n_features: int) -> tuple[int, int
     return shape
 
 
+def _channels(channels: Sequence[int]) -> list[int]:
+    """Convolution widths as integers, refused unless every one is positive."""
+    chans = [int(c) for c in channels]
+    if not chans or min(chans) < 1:
+        raise ConfigError(f"channels must be positive integers; got {tuple(channels)}.")
+    return chans
+
+
 def _halve(size: int) -> int:
     return (size - 1) // 2 + 1  # a 3x3 convolution with stride 2 and padding 1
 
@@ -200,9 +208,7 @@ def build_conv(
 ) -> tuple[nn.Module, nn.Module]:
     """A convolutional pair for images given as flat rows of channels x height x width."""
     shape = _image_shape(image_shape, n_features)
-    chans = [int(c) for c in channels]
-    if not chans or min(chans) < 1:
-        raise ConfigError(f"channels must be positive integers; got {tuple(channels)}.")
+    chans = _channels(channels)
     encoder = ConvEncoder(shape, chans, encoder_outputs, activation, condition_dim)
     decoder = ConvDecoder(latent_dim + condition_dim, shape, chans, decoder_outputs, activation)
     return encoder, decoder
@@ -263,9 +269,7 @@ def build_inpainting(
     targets, given values and mask as three images (stride-2 convolutions, as ``conv``); the
     decoder is an ``InpaintingDecoder``."""
     c, h, w = _image_shape(image_shape, n_features)
-    chans = [int(c) for c in channels]
-    if not chans or min(chans) < 1:
-        raise ConfigError(f"channels must be positive integers; got {tuple(channels)}.")
+    chans = _channels(channels)
     encoder = ConvEncoder((3 * c, h, w), chans, encoder_outputs, activation)
     decoder = InpaintingDecoder(latent_dim, (c, h, w), chans, decoder_outputs, activation)
     return encoder, decoder
